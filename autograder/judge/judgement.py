@@ -1,0 +1,231 @@
+"""What a rubric writes: findings about one scenario, and the scenario's share of the points.
+
+A rubric receives a ``Judgement`` holding the decoded observation and the inputs rebuilt in the trusted
+process. It records *core* findings (is the answer right, in each respect the scenario tests) and
+*extra* findings (contract hygiene: caller's tensors untouched, result detached). Extras only earn
+credit when every core finding passed, so a wrong answer never collects points for being tidy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from . import misconceptions as mc
+from .compare import compare_tensor, describe
+from .record import Call, Observation, OtherValue, Sequence, TensorValue
+from .torch_errors import explain_error
+
+
+@dataclass
+class Finding:
+    label: str                 # what was checked, e.g. "values (float64)"
+    passed: bool
+    weight: float = 1.0
+    detail: str = ""           # why it failed, in the student's terms
+    misconception: str | None = None
+    core: bool = True
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    title: str
+    weight: float
+    findings: list[Finding] = field(default_factory=list)
+    fraction: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.fraction >= 1.0 - 1e-9
+
+    @property
+    def misconceptions(self) -> list[str]:
+        return [f.misconception for f in self.findings if not f.passed and f.misconception]
+
+
+def score_findings(findings: list[Finding], hard_fail: bool) -> float:
+    if hard_fail or not findings:
+        return 0.0
+    total = sum(f.weight for f in findings)
+    if total <= 0:
+        return 0.0
+    core = [f for f in findings if f.core]
+    earned = sum(f.weight for f in core if f.passed)
+    if all(f.passed for f in core):
+        earned += sum(f.weight for f in findings if not f.core and f.passed)
+    return earned / total
+
+
+class Judgement:
+    def __init__(self, obs: Observation, inputs: dict[str, Any], function: str) -> None:
+        self.obs = obs
+        self.inputs = inputs
+        self.function = function
+        self.findings: list[Finding] = []
+        self.hard_fail = False
+
+    # ------------------------------------------------------------------ recording
+    def add(self, label: str, passed: bool, *, weight: float = 1.0, detail: str = "",
+            misconception: str | None = None, core: bool = True) -> bool:
+        self.findings.append(Finding(label, bool(passed), weight, "" if passed else detail,
+                                     None if passed else misconception, core))
+        return bool(passed)
+
+    def fail(self, label: str, key: str, detail: str | None = None, *, weight: float = 1.0,
+             hard: bool = False, **fields) -> bool:
+        self.add(label, False, weight=weight, detail=detail or mc.message(key, **fields), misconception=key)
+        if hard:
+            self.hard_fail = True
+        return False
+
+    # ------------------------------------------------------------------ calls
+    def call(self, label: str = "result", *, weight: float = 1.0, what: str | None = None) -> Call | None:
+        """The recorded call ``label``; if it is missing or raised, record why and return None.
+
+        An error in the scenario's first call fails the whole scenario (``hard_fail``).
+        """
+        call = self.obs.calls.get(label)
+        first = not any(True for f in self.findings if f.core)
+        if call is None:
+            if self.obs.status == "timeout":
+                self.fail(what or label, "timeout", weight=weight, hard=first)
+            else:
+                self.fail(what or label, "other_error", weight=weight, hard=first,
+                          message="this call did not happen (an earlier call in the same check failed).")
+            return None
+        if call.error is not None:
+            key, text = explain_error(call.error, self.function)
+            self.add(what or label, False, weight=weight, detail=text, misconception=key)
+            if first:
+                self.hard_fail = True
+            return None
+        return call
+
+    # ------------------------------------------------------------------ values
+    def tensor(self, actual: Any, expected: torch.Tensor, *, label: str = "values", weight: float = 1.0,
+               candidates: Iterable = (), what: str = "your result", shape_hint: str = "",
+               dtype_hint: str = "", check_dtype: bool = True, generic: bool = True,
+               shape_candidates: Iterable = ()) -> bool:
+        """Compare a returned value with ``expected``; on a mismatch, name the misconception it matches.
+
+        ``candidates`` are ``misconceptions.candidate(...)`` entries: the wrong answers each mistake
+        would produce. ``shape_candidates`` are (key, shape, fields) for mistakes recognisable by shape.
+        """
+        comparison = compare_tensor(actual, expected, what=what, shape_hint=shape_hint,
+                                    check_dtype=check_dtype, dtype_hint=dtype_hint)
+        if comparison.ok:
+            return self.add(label, True, weight=weight)
+        key = {"type": "wrong_values", "shape": "wrong_values", "dtype": "wrong_dtype"}.get(
+            comparison.stage, "wrong_values")
+        detail = comparison.message
+        if comparison.stage == "shape":
+            for cand_key, shape, fields in shape_candidates:
+                if tuple(actual.shape) == tuple(shape):
+                    key = cand_key
+                    detail = f"{comparison.message} {mc.message(cand_key, **fields)}"
+                    break
+        if comparison.stage in ("values", "shape") and isinstance(actual, TensorValue) and actual.tensor is not None:
+            found = mc.diagnose(actual.tensor, expected, candidates, generic=generic and comparison.stage == "values")
+            if found is not None:
+                key, why = found
+                detail = f"{detail} Diagnosis: {why}" if comparison.stage == "values" else f"{detail} {why}"
+        return self.add(label, False, weight=weight, detail=detail, misconception=key)
+
+    def unpack(self, value: Any, n: int, *, what: str = "your function", weight: float = 1.0,
+               label: str = "returns a pair") -> list | None:
+        """``value`` must be a tuple/list of ``n`` items; returns the items or records a failure."""
+        if isinstance(value, Sequence) and value.kind in ("tuple", "list") and value.length == n:
+            return list(value.items)
+        self.fail(label, "wrong_values", weight=weight,
+                  message=f"{what} must return a tuple of {n} items; it returned {describe(value)}.")
+        self.hard_fail = True
+        return None
+
+    def detached(self, actual: Any, *, weight: float = 0.5, label: str = "result is detached") -> bool:
+        ok = isinstance(actual, TensorValue) and not actual.requires_grad
+        if isinstance(actual, TensorValue) and actual.requires_grad:
+            return self.add(label, False, weight=weight, detail=mc.message("not_detached"),
+                            misconception="not_detached", core=False)
+        return self.add(label, ok, weight=weight, core=False)
+
+    # ------------------------------------------------------------------ side effects
+    def untouched(self, names: Iterable[str] | None = None, *, weight: float = 0.5,
+                  label: str = "leaves the caller's tensors untouched") -> bool:
+        """The scenario's tensor inputs have the same values, ``requires_grad`` and ``.grad`` afterwards."""
+        changes = []
+        for name in names if names is not None else self.obs.inputs_before:
+            before, after = self.obs.inputs_before.get(name), self.obs.inputs_after.get(name)
+            changes.extend(_changes(name, before, after))
+        if not changes:
+            return self.add(label, True, weight=weight, core=False)
+        name, change = changes[0]
+        return self.add(label, False, weight=weight, core=False, misconception="modified_input",
+                        detail=mc.message("modified_input", name=name, change=change))
+
+
+def _changes(name: str, before: Any, after: Any) -> list[tuple[str, str]]:
+    if isinstance(before, Sequence) and isinstance(after, Sequence):
+        out = []
+        for i, (b, a) in enumerate(zip(before.items, after.items, strict=False)):
+            out.extend(_changes(f"{name}[{i}]", b, a))
+        return out
+    if not isinstance(before, TensorValue) or not isinstance(after, TensorValue):
+        return []
+    if before.requires_grad != after.requires_grad:
+        verb = "now requires grad" if after.requires_grad else "no longer requires grad"
+        return [(name, f"it {verb}: `requires_grad_()` was called on the caller's tensor")]
+    if before.tensor is not None and after.tensor is not None and before.tensor.shape == after.tensor.shape:
+        if not torch.equal(before.tensor, after.tensor):
+            return [(name, "its values changed in place")]
+    elif before.shape != after.shape:
+        return [(name, "its shape changed")]
+    b_grad, a_grad = before.grad, after.grad
+    if (b_grad is None) != (a_grad is None):
+        return [(name, "its `.grad` was " + ("filled" if a_grad is not None else "cleared"))]
+    if b_grad is not None and a_grad is not None and b_grad.tensor is not None and a_grad.tensor is not None:
+        if b_grad.tensor.shape != a_grad.tensor.shape or not torch.equal(b_grad.tensor, a_grad.tensor):
+            return [(name, "its `.grad` changed")]
+    return []
+
+
+def same_inputs(obs: Observation, inputs: dict[str, Any]) -> list[str]:
+    """Names of inputs whose recorded 'before' state differs from the trusted rebuild (tampering)."""
+    from autograder.probe.encode import encode
+
+    from .record import decode_value
+
+    bad = []
+    for name, value in inputs.items():
+        recorded = obs.inputs_before.get(name)
+        try:
+            trusted = decode_value(encode(value, with_grad=True))
+        except Exception:
+            continue
+        if not _equal(recorded, trusted):
+            bad.append(name)
+    return bad
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(b, TensorValue):
+        if not isinstance(a, TensorValue) or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.requires_grad != b.requires_grad:
+            return False
+        if (a.tensor is None) != (b.tensor is None):
+            return False
+        if a.tensor is not None and not torch.equal(a.tensor, b.tensor):
+            return False
+        if (a.grad is None) != (b.grad is None):
+            return False
+        return a.grad is None or _equal(a.grad, b.grad)
+    if isinstance(b, Sequence):
+        return (isinstance(a, Sequence) and a.kind == b.kind and len(a.items) == len(b.items)
+                and all(_equal(x, y) for x, y in zip(a.items, b.items, strict=True)))
+    if isinstance(b, OtherValue):
+        return isinstance(a, OtherValue) and a.kind == b.kind and (b.kind == "callable" or a.value == b.value)
+    return True

@@ -1,0 +1,32 @@
+"""Rubrics: for each kind of scenario, the reference answer, the wrong answers that each misconception
+gives, and the findings to record. One module per assignment; a rubric is registered under the
+scenario's ``rubric_key`` (by default the graded function's name)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from autograder.probe.scenario import ASSIGNMENTS
+
+RUBRICS: dict[str, Callable] = {}
+_LOADED = False
+
+
+def rubric(*keys: str):
+    def register(fn: Callable) -> Callable:
+        for key in keys:
+            if key in RUBRICS:
+                raise ValueError(f"rubric {key!r} registered twice")
+            RUBRICS[key] = fn
+        return fn
+    return register
+
+
+def get(key: str) -> Callable | None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        for name in ASSIGNMENTS:
+            importlib.import_module(f"autograder.judge.rubrics.{name}")
+    return RUBRICS.get(key)

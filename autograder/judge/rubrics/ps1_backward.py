@@ -1,0 +1,1 @@
+"""Rubrics for ps1_backward (to be written)."""

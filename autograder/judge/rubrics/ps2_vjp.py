@@ -1,0 +1,217 @@
+"""Rubrics for ps2_vjp: vector–Jacobian products and upstream vectors."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import reference_math as rm
+from ..compare import close, describe
+from ..misconceptions import candidate
+from ..record import OtherValue, TensorValue
+from . import rubric
+
+
+def _vjp_candidates(f, x, v, expected):
+    out = rm.value(f, x)
+    J = lambda: rm.jacobian(f, x).reshape(out.numel(), x.numel())
+    found = [
+        candidate("upstream_ignored", lambda: rm.vjp(f, x, torch.ones_like(out)), v="v"),
+        candidate("mean_instead_of_sum", lambda: expected / out.numel(), n=out.numel()),
+    ]
+    if out.numel() == x.numel():
+        found.insert(0, candidate("jv_instead_of_vjp", lambda: (J() @ v.reshape(-1)).reshape(x.shape)))
+    return found, out
+
+
+def _judge_vjp_value(j, call, label="values"):
+    f, x, v = j.inputs["f"], j.inputs["x"], j.inputs["v"]
+    expected = rm.vjp(f, x, v)
+    candidates, out = _vjp_candidates(f, x, v, expected)
+    ok = j.tensor(call.value, expected, label=label, candidates=candidates,
+                  shape_hint="vᵀJ has the shape of x",
+                  shape_candidates=[("returned_jacobian", (out.numel(), x.numel()), {})],
+                  dtype_hint="Keep the input's dtype.")
+    return ok, expected
+
+
+@rubric("vjp")
+def judge_vjp(j):
+    call = j.call()
+    if call is None:
+        return
+    _judge_vjp_value(j, call)
+    j.untouched()
+
+
+@rubric("vjp.one_pass")
+def judge_vjp_one_pass(j):
+    call = j.call()
+    if call is None:
+        return
+    _judge_vjp_value(j, call)
+    passes = call.reverse_passes
+    if passes == 1:
+        j.add("one reverse pass", True, weight=0.5)
+    elif passes == 0:
+        j.fail("one reverse pass", "no_autograd", weight=0.5,
+               detail="your function ran no reverse pass through f: a VJP comes from one backward pass "
+                      "(`y.backward(v)` or `torch.autograd.grad(y, x, v)`).")
+    else:
+        j.fail("one reverse pass", "formed_jacobian", weight=0.5, passes=passes)
+    j.untouched()
+
+
+@rubric("vjp.repeated")
+def judge_vjp_repeated(j):
+    call = j.call()
+    if call is None:
+        return
+    ok, expected = _judge_vjp_value(j, call, label="first call")
+    f, x, v_again = j.inputs["f"], j.inputs["x"], j.inputs["v_again"]
+    expected_again = rm.vjp(f, x, v_again)
+    again = j.call("again", what="second call")
+    if again is not None:
+        j.tensor(again.value, expected_again, label="second call (another v)", what="the second call's result",
+                 candidates=[candidate("stale_grad_included", expected + expected_again)])
+    later = j.obs.observed.get("result_later")
+    if ok and isinstance(later, TensorValue) and later.tensor is not None:
+        unchanged = isinstance(call.value, TensorValue) and torch.equal(later.tensor, call.value.tensor)
+        j.add("earlier result unchanged by the next call", unchanged, misconception="alias_of_grad",
+              detail="the result of the first call changed when the function ran again: it is an alias of a "
+                     "`.grad` that the second call wrote into. Return a copy (`.clone()`) or use "
+                     "`torch.autograd.grad`.")
+    j.untouched()
+
+
+# ------------------------------------------------------------------ weighted_upstream
+
+@rubric("weighted_upstream")
+def judge_weighted_upstream(j):
+    out = j.inputs["out"].detach()
+    call = j.call()
+    if call is None:
+        return
+    value = call.value
+    if not isinstance(value, TensorValue) or value.tensor is None:
+        j.fail("v is a tensor", "wrong_values", message=f"`weighted_upstream` returned {describe(value)}; "
+                                                        "expected a tensor shaped like `out`.")
+        j.hard_fail = True
+        return
+    if tuple(value.shape) != tuple(out.shape):
+        if tuple(value.shape) == tuple(out.t().shape):
+            j.fail("v has the shape of out", "upstream_input_shape", hard=True,
+                   out_shape=tuple(out.shape), in_shape=tuple(value.shape))
+        else:
+            j.fail("v has the shape of out", "wrong_values", hard=True,
+                   message=f"v has shape {tuple(value.shape)}; `out.backward(v)` needs v shaped like out, "
+                           f"{tuple(out.shape)}. Build it from `out` (e.g. `torch.zeros_like(out)`) rather than "
+                           "with a hard-coded shape.")
+        return
+    v = value.tensor.to(torch.float64)
+    if not bool(torch.isfinite(v).all()):
+        j.fail("finite weights", "wrong_values", hard=True, message="v contains NaN or infinite entries.")
+        return
+    j.add("no negative weight", bool((v >= 0).all()), misconception="wrong_values",
+          detail=f"{int((v < 0).sum())} entr{'y is' if int((v < 0).sum()) == 1 else 'ies are'} negative; "
+                 "every weight must be ≥ 0.")
+    rows = v.shape[0]
+    first_min = float(v[0].min())
+    rest_max = float(v[1:].max()) if rows > 1 else float("-inf")
+    if first_min > rest_max:
+        j.add("first row weighted strictly higher than every other entry", True, weight=2.0)
+    else:
+        rest_cols = v[:, 1:]
+        column_pattern = v.shape[1] > 1 and float(v[:, 0].min()) > float(rest_cols.max())
+        if column_pattern:
+            key, detail = "weight_on_column", None
+        elif close(v, torch.full_like(v, float(v.reshape(-1)[0]))):
+            key, detail = "wrong_values", ("every entry of v has the same weight, so the first row of out is not "
+                                           "weighted higher than the rest.")
+        else:
+            key, detail = "wrong_values", ("some entry outside the first row has a weight at least as high as "
+                                           "the lowest weight in the first row; the first row must be strictly "
+                                           "higher than *every* other entry.")
+        j.fail("first row weighted strictly higher than every other entry", key, detail, weight=2.0)
+    j.add("v has the dtype of out", value.dtype == str(out.dtype).replace("torch.", ""), weight=0.25,
+          core=False, misconception="wrong_dtype",
+          detail=f"v is {value.dtype} but out is {str(out.dtype).replace('torch.', '')}: build it with "
+                 "`torch.zeros_like(out)` / `torch.ones_like(out)` so shape, dtype and device match.")
+    j.add("v is a constant (no grad)", not value.requires_grad, weight=0.25, core=False,
+          misconception="not_detached",
+          detail="v requires grad: it was computed from `out` and is attached to the graph. An upstream vector "
+                 "is a constant: build it with `torch.zeros_like(out)` and fill it.")
+    j.untouched()
+
+
+# ------------------------------------------------------------------ weighted_sensitivity
+
+def _default_dtype(j) -> torch.dtype:
+    name = j.obs.observed.get("default_dtype")
+    if isinstance(name, OtherValue) and name.value in ("float32", "float64"):
+        return getattr(torch, name.value)
+    return torch.float32
+
+
+@rubric("weighted_sensitivity")
+def judge_weighted_sensitivity(j):
+    dtype = _default_dtype(j)
+    weights = j.inputs["stand_in"].weights.to(dtype)
+    inp = torch.eye(4, 5, dtype=dtype)
+    local_jacobian = 3 * (inp + 10) ** 2      # d out / d inp, entry by entry (before the transpose)
+    expected_grad = local_jacobian * weights.t()
+    call = j.call()
+    if call is None:
+        return
+    pair = j.unpack(call.value, 2, what="`weighted_sensitivity`")
+    if pair is None:
+        return
+    v_ret, grad = pair
+    used_stand_in = j.tensor(v_ret, weights, label="returns the v that weighted_upstream(out) gave",
+                             what="the returned v", generic=False)
+    if not used_stand_in:
+        j.findings[-1].detail += (" `weighted_sensitivity` must build v by calling `weighted_upstream(out)` "
+                                  "(the grader swapped in a known-good version for this check).")
+    own_v = v_ret.tensor if isinstance(v_ret, TensorValue) and v_ret.tensor is not None else None
+    if (not used_stand_in and own_v is not None and tuple(own_v.shape) == (5, 4)
+            and isinstance(grad, TensorValue) and grad.tensor is not None
+            and close(grad.tensor.to(dtype), local_jacobian * own_v.to(dtype).t())):
+        j.add("inp.grad = vᵀJ for the returned v", True)
+    else:
+        j.tensor(grad, expected_grad, label="inp.grad = vᵀJ for the returned v", what="the returned inp.grad",
+                 shape_hint="inp.grad has the shape of inp, (4, 5)",
+                 candidates=[candidate("upstream_ignored", local_jacobian, v="v"),
+                             candidate("accumulated_twice", 2 * expected_grad)])
+    again = j.call("again", what="second call")
+    if again is not None:
+        second = j.unpack(again.value, 2, what="the second call")
+        if second is not None:
+            j.tensor(second[1], expected_grad, label="a second call gives the same inp.grad",
+                     what="the second call's inp.grad",
+                     candidates=[candidate("accumulated_twice", 2 * expected_grad)])
+    calls = j.obs.observed.get("stand_in_calls")
+    n = calls.value if isinstance(calls, OtherValue) and calls.kind == "int" else None
+    j.add("calls weighted_upstream exactly once", n == 1, weight=0.25, core=False, misconception="wrong_values",
+          detail=f"`weighted_upstream` was called {n} times during one `weighted_sensitivity()` call; once is "
+                 "enough.")
+
+
+# ------------------------------------------------------------------ linear_vjp
+
+@rubric("linear_vjp")
+def judge_linear_vjp(j):
+    A, v = j.inputs["A"], j.inputs["v"]
+    expected = A.t() @ v
+    call = j.call()
+    if call is None:
+        return
+    candidates = [candidate("upstream_ignored", A.t() @ torch.ones_like(v), v="v")]
+    if A.shape[0] == A.shape[1]:
+        candidates.insert(0, candidate("jv_instead_of_vjp", A @ v))
+    j.tensor(call.value, expected, candidates=candidates, shape_hint="Aᵀv has the shape of x",
+                  shape_candidates=[("wrong_values", (A.shape[0],),
+                                     {"message": "That is the shape of y = A x: did you return y, or A v?"})])
+    if call.reverse_passes >= 1:
+        j.add("obtained through an autograd pass", True, weight=0.5)
+    else:
+        j.fail("obtained through an autograd pass", "no_autograd", weight=0.5)
+    j.untouched()

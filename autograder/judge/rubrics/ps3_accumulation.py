@@ -1,0 +1,1 @@
+"""Rubrics for ps3_accumulation (to be written)."""

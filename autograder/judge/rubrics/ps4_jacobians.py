@@ -1,0 +1,1 @@
+"""Rubrics for ps4_jacobians (to be written)."""

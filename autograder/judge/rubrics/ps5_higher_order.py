@@ -1,0 +1,1 @@
+"""Rubrics for ps5_higher_order (to be written)."""

@@ -1,0 +1,128 @@
+"""Judge one autograder test cell: match the probe's records to the cell's scenarios, run each
+scenario's rubric and turn the findings into a score."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from autograder.probe.scenario import Scenario, suite
+
+from . import misconceptions as mc
+from .judgement import Finding, Judgement, ScenarioResult, same_inputs, score_findings
+from .record import BadRecord, decode_record
+from .rubrics import get as get_rubric
+
+log = logging.getLogger("autograder.judge")
+
+
+@dataclass
+class CellVerdict:
+    grade_id: str
+    function: str
+    points: float
+    score: float
+    results: list[ScenarioResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)     # cell-level problems (tampering, crashes)
+    hidden: bool = False
+
+    @property
+    def full_marks(self) -> bool:
+        return self.score >= self.points - 1e-9
+
+    def misconceptions(self) -> list[str]:
+        keys: list[str] = []
+        for result in self.results:
+            for key in result.misconceptions:
+                if key not in keys:
+                    keys.append(key)
+        return keys
+
+    def summary(self) -> dict:
+        """A JSON summary stored in the autograded notebook (read by ``autograder report``)."""
+        return {
+            "grade_id": self.grade_id, "function": self.function, "score": self.score, "points": self.points,
+            "notes": self.notes, "misconceptions": self.misconceptions(),
+            "checks": [{"scenario": r.scenario, "title": r.title, "fraction": round(r.fraction, 4),
+                        "misconceptions": r.misconceptions} for r in self.results],
+        }
+
+
+def _failed(scenario: Scenario, key: str, detail: str | None = None, **fields) -> ScenarioResult:
+    finding = Finding(scenario.title, False, 1.0, detail or mc.message(key, **fields), key)
+    return ScenarioResult(scenario.id, scenario.title, scenario.weight, [finding], 0.0)
+
+
+def judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str = "") -> ScenarioResult:
+    if record is None:
+        detail = "this check did not run" + (f": {missing_reason}" if missing_reason else ".")
+        return _failed(scenario, "other_error", detail)
+    try:
+        obs = decode_record(record)
+    except BadRecord as exc:
+        return _failed(scenario, "other_error", f"the grader could not read this check's record ({exc}).")
+    if obs.status in ("missing", "not_callable"):
+        return _failed(scenario, "missing_function" if obs.status == "missing" else "not_callable",
+                       function=scenario.function)
+    if obs.status == "probe_error":
+        message = obs.probe_error.message if obs.probe_error else ""
+        return _failed(scenario, "other_error",
+                       "the hidden test could not even build its inputs in your kernel "
+                       f"({(obs.probe_error.type if obs.probe_error else 'error')}: {message[:200]}). "
+                       "Does your notebook monkeypatch torch or Python built-ins?")
+    inputs = scenario.inputs()
+    tampered = same_inputs(obs, inputs)
+    if tampered:
+        return _failed(scenario, "input_tampered")
+    judge = get_rubric(scenario.rubric_key)
+    if judge is None:
+        raise LookupError(f"no rubric registered for {scenario.rubric_key!r}")
+    judgement = Judgement(obs, inputs, scenario.function)
+    try:
+        judge(judgement)
+    except Exception as exc:  # a rubric must not crash the batch, whatever the record holds
+        log.exception("rubric %s failed on scenario %s", scenario.rubric_key, scenario.id)
+        return _failed(scenario, "other_error",
+                       f"the grader could not judge this result ({type(exc).__name__}: {exc}); "
+                       "please report this to your instructor.")
+    fraction = score_findings(judgement.findings, judgement.hard_fail)
+    return ScenarioResult(scenario.id, scenario.title, scenario.weight, judgement.findings, fraction)
+
+
+def judge_records(grade_id: str, records: list, points: float | None = None,
+                  cell_problems: list[str] | None = None) -> CellVerdict:
+    """Score the test cell ``grade_id`` from the probe records found in its output.
+
+    ``cell_problems`` are reasons the cell itself failed (timeout, dead kernel, an error before the
+    hidden tests ran); they explain checks that left no record.
+    """
+    scenarios = suite(grade_id)
+    if scenarios is None:
+        raise KeyError(f"no hidden tests are registered for {grade_id!r}")
+    function = scenarios[0].function
+    notes = list(cell_problems or [])
+    expected = {s.id: s for s in scenarios}
+    by_id: dict[str, list[dict]] = {}
+    forged = 0
+    for record in records:
+        sid = record.get("scenario") if isinstance(record, dict) else None
+        if sid not in expected or record.get("grade_id") != grade_id:
+            forged += 1
+            continue
+        by_id.setdefault(sid, []).append(record)
+    duplicated = [sid for sid, recs in by_id.items() if len(recs) > 1]
+    total_points = float(points) if points is not None else float(sum(s.weight for s in scenarios))
+    if forged or duplicated:
+        notes.append("This cell's output holds probe records the grader did not write (forged or duplicated); "
+                     "it earns no points.")
+        results = [_failed(s, "other_error", "not graded: the cell's records were tampered with.")
+                   for s in scenarios]
+        return CellVerdict(grade_id, function, total_points, 0.0, results, notes)
+    reason = "; ".join(notes) if notes else "the test cell stopped before it"
+    results = [judge_scenario(s, (by_id.get(s.id) or [None])[0], reason) for s in scenarios]
+    weight = sum(r.weight for r in results)
+    earned = sum(r.weight * r.fraction for r in results)
+    score = round(total_points * earned / weight, 4) if weight > 0 else 0.0
+    score = min(max(score, 0.0), total_points)
+    return CellVerdict(grade_id, function, total_points, score, results, notes,
+                       hidden=grade_id.endswith("_hidden"))

@@ -1,0 +1,80 @@
+"""The trusted grading step: a preprocessor that runs after nbgrader's ``Execute``.
+
+For each of the course's autograder test cells it reads the probe records from the cell's output,
+judges them (``autograder.judge``), and replaces the output with the diagnosis and the score in the
+form nbgrader's ``SaveAutoGrades`` understands: a display of the feedback, then an ``execute_result``
+holding the points earned (nbgrader's partial-credit convention). Whatever the student's code printed,
+warned or raised inside the test cell is thereby discarded, so noise never costs points and a
+forged output never earns any.
+"""
+
+from __future__ import annotations
+
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader import utils
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from autograder.judge.report import render_html, render_text
+from autograder.judge.verdict import CellVerdict, judge_records
+from autograder.probe import MIME_TYPE
+from autograder.probe.scenario import suite
+
+METADATA_KEY = "autograder"
+
+
+def _is_test_cell(cell) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def cell_problems(outputs) -> list[str]:
+    """Why a test cell may have stopped early, from its error outputs."""
+    problems = []
+    for output in outputs:
+        if output.get("output_type") != "error":
+            continue
+        name, value = output.get("ename", ""), str(output.get("evalue", ""))[:200]
+        if name == "CellTimeoutError":
+            problems.append("the cell ran past its time limit and was interrupted")
+        elif name == "DeadKernelError":
+            problems.append("the kernel died while this cell ran (a crash, `os._exit`, or out of memory)")
+        else:
+            problems.append(f"the cell raised {name}: {value}" if value else f"the cell raised {name}")
+    return problems
+
+
+def verdict_outputs(verdict: CellVerdict) -> list[NotebookNode]:
+    feedback = new_output("display_data", data={"text/plain": render_text(verdict),
+                                                "text/html": render_html(verdict)})
+    score = new_output("execute_result", data={"text/plain": repr(float(verdict.score))}, execution_count=None)
+    return [feedback, score]
+
+
+def judge_cell(cell) -> CellVerdict | None:
+    """Judge one executed test cell in place; returns None for cells that are not the course's."""
+    if not _is_test_cell(cell):
+        if cell.cell_type == "code":  # records outside the course's test cells are forgeries: drop them
+            cell.outputs = [o for o in cell.outputs if MIME_TYPE not in o.get("data", {})]
+        return None
+    grade_id = cell.metadata["nbgrader"]["grade_id"]
+    if suite(grade_id) is None:
+        return None
+    records = [o["data"][MIME_TYPE] for o in cell.outputs
+               if o.get("output_type") in ("display_data", "execute_result") and MIME_TYPE in o.get("data", {})]
+    verdict = judge_records(grade_id, records, float(cell.metadata["nbgrader"]["points"]),
+                            cell_problems(cell.outputs))
+    execution_count = cell.get("execution_count")
+    cell.outputs = verdict_outputs(verdict)
+    cell.outputs[-1]["execution_count"] = execution_count
+    cell.metadata[METADATA_KEY] = verdict.summary()
+    return verdict
+
+
+class JudgeProbeRecords(NbGraderPreprocessor):
+    """Judge the probe records of every autograder test cell (place it right after ``Execute``)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        verdict = judge_cell(cell)
+        if verdict is not None and not verdict.full_marks:
+            self.log.info("%s: %s/%s", verdict.grade_id, verdict.score, verdict.points)
+        return cell, resources

@@ -1,0 +1,132 @@
+"""Watch one call of a student's function: what it printed or warned, which autograd entry points it
+used, and whether it finished within its time limit."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+
+class ProbeTimeout(BaseException):
+    """Raised inside a student's function that runs past its time limit.
+
+    A BaseException, so that ``except Exception`` in student code does not swallow it.
+    """
+
+
+# Names under which torch reports its autograd entry points to a TorchFunctionMode.
+_REVERSE = {"Tensor.backward": "backward", "backward": "backward", "grad": "autograd.grad"}
+_FORWARD = {"make_dual": "forward_ad"}
+
+
+class AutogradCalls(TorchFunctionMode):
+    """Counts reverse passes (``backward``/``autograd.grad``, including the ones ``torch.func`` and
+    ``torch.autograd.functional`` make) and forward-mode dual numbers requested during a call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reverse = 0
+        self.forward = 0
+        self.names: dict[str, int] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
+        kind = _REVERSE.get(name) or _FORWARD.get(name)
+        if kind is not None:
+            self.names[kind] = self.names.get(kind, 0) + 1
+            if name in _REVERSE:
+                self.reverse += 1
+            else:
+                self.forward += 1
+        return func(*args, **(kwargs or {}))
+
+    def summary(self) -> dict:
+        return {"reverse": self.reverse, "forward": self.forward, "names": dict(self.names)}
+
+
+@dataclass
+class Captured:
+    stdout: str = ""
+    stderr: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self, limit: int = 600) -> dict:
+        def cut(text: str) -> str:
+            return text if len(text) <= limit else text[:limit] + " ..."
+        return {"stdout": cut(self.stdout), "stderr": cut(self.stderr), "warnings": self.warnings[:5],
+                "n_warnings": len(self.warnings)}
+
+
+@contextlib.contextmanager
+def captured_output():
+    """Keep prints and warnings of the student's code out of the test cell's output."""
+    out, err = io.StringIO(), io.StringIO()
+    record = Captured()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                yield record
+            finally:
+                record.stdout, record.stderr = out.getvalue(), err.getvalue()
+    record.warnings = [f"{w.category.__name__}: {w.message}"[:300] for w in caught]
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Interrupt the student's code with ProbeTimeout after ``seconds`` (main thread only)."""
+    usable = seconds > 0 and threading.current_thread() is threading.main_thread() and hasattr(
+        signal, "setitimer")
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise ProbeTimeout(f"did not finish within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def default_autograd_state():
+    """Run checks the way a fresh interpreter would: gradients on, anomaly detection off."""
+    with torch.enable_grad(), torch.autograd.set_detect_anomaly(False):
+        yield
+
+
+class Stopwatch:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False
+
+
+def student_frames(tb, limit: int = 3) -> list[dict]:
+    """The innermost traceback frames that belong to the student (not to torch, the probe or Python)."""
+    import traceback
+
+    frames = []
+    for frame in traceback.extract_tb(tb):
+        name = frame.filename or ""
+        if "/autograder/probe/" in name or "/torch/" in name or name.startswith(sys.prefix):
+            continue
+        frames.append({"line": frame.lineno, "function": frame.name, "code": (frame.line or "")[:200]})
+    return frames[-limit:]

@@ -1,0 +1,1 @@
+"""Scenarios for ps1_backward (to be written)."""

@@ -1,0 +1,1 @@
+"""Scenarios for ps3_accumulation (to be written)."""

@@ -1,0 +1,1 @@
+"""Scenarios for ps4_jacobians (to be written)."""

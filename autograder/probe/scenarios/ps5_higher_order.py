@@ -1,0 +1,1 @@
+"""Scenarios for ps5_higher_order (to be written)."""

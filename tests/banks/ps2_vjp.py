@@ -1,0 +1,229 @@
+"""Implementations of the ps2_vjp functions, right and wrong."""
+
+from support import Impl
+
+CORRECT = [
+    # ---------------------------------------------------------------- vjp
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    f(x).backward(v)
+    return x.grad
+""", "backward on a leaf copy"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    _, pullback = torch.func.vjp(f, x)
+    return pullback(v)[0]
+""", "torch.func.vjp"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    return torch.autograd.functional.vjp(f, x, v)[1]
+""", "torch.autograd.functional.vjp"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    leaf = x.clone().requires_grad_()
+    (f(leaf) * v).sum().backward()
+    return leaf.grad
+""", "sum of the weighted output"),
+    Impl("vjp", """
+import warnings
+def vjp(f, x, v):
+    print("debug: x =", x)
+    warnings.warn("students print and warn; that must not cost points")
+    import sys; print("to stderr", file=sys.stderr)
+    x = x.detach().requires_grad_(True)
+    y = f(x)
+    return torch.autograd.grad(y, x, v, retain_graph=False)[0].detach()
+""", "prints and warns"),
+    # ---------------------------------------------------------------- weighted_upstream
+    Impl("weighted_upstream", """
+def weighted_upstream(out):
+    v = torch.zeros_like(out)
+    v[0, :] = 1.0
+    return v
+""", "one-hot first row"),
+    Impl("weighted_upstream", """
+def weighted_upstream(out):
+    rows = out.shape[0]
+    weights = torch.arange(rows, 0, -1, dtype=out.dtype)
+    return weights[:, None].expand(out.shape).clone()
+""", "weights decreasing down the rows"),
+    Impl("weighted_upstream", """
+def weighted_upstream(out):
+    v = out.detach().new_full(out.shape, 0.25)
+    v[0] = 4.0
+    return v
+""", "new_full"),
+    # ---------------------------------------------------------------- weighted_sensitivity
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out)
+    (grad,) = torch.autograd.grad(out, inp, v)
+    return v, grad
+""", "autograd.grad"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5).requires_grad_()
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out)
+    torch.autograd.backward(out, v)
+    return (v, inp.grad)
+""", "torch.autograd.backward"),
+    # ---------------------------------------------------------------- linear_vjp
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    x = torch.randn(A.shape[1], dtype=A.dtype, requires_grad=True)
+    return torch.autograd.grad(A @ x, x, v)[0]
+""", "autograd.grad at a random point"),
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    _, pullback = torch.func.vjp(lambda x: A @ x, torch.zeros(A.shape[1], dtype=A.dtype))
+    return pullback(v)[0]
+""", "torch.func.vjp"),
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    x = torch.ones(A.shape[-1], dtype=A.dtype).requires_grad_(True)
+    y = torch.matmul(A, x)
+    y.backward(gradient=v)
+    return x.grad
+""", "matmul and backward(gradient=)"),
+]
+
+WRONG = [
+    # ---------------------------------------------------------------- vjp
+    Impl("vjp", """
+def vjp(f, x, v):
+    J = torch.autograd.functional.jacobian(f, x)
+    J = J.reshape(-1, x.numel())
+    return (J @ v.reshape(-1)).reshape(x.shape)
+""", "J v instead of vᵀJ", "jv_instead_of_vjp"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    y.backward(torch.ones_like(y))
+    return x.grad
+""", "ignores v", "upstream_ignored"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    (f(x) * v).mean().backward()
+    return x.grad
+""", "mean instead of sum", "mean_instead_of_sum"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x.requires_grad_(True)
+    f(x).backward(v)
+    return x.grad
+""", "uses the caller's x as the leaf", "modified_input"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    J = torch.autograd.functional.jacobian(f, x)
+    return J
+""", "returns the Jacobian", "returned_jacobian"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    rows = []
+    for i in range(y.numel()):
+        e = torch.zeros(y.numel(), dtype=y.dtype); e[i] = 1.0
+        rows.append(torch.autograd.grad(y, x, e.reshape(y.shape), retain_graph=True)[0].reshape(-1))
+    J = torch.stack(rows)
+    return (v.reshape(-1) @ J).reshape(x.shape)
+""", "forms J row by row", "formed_jacobian"),
+    Impl("vjp", """
+_buffer = {}
+def vjp(f, x, v):
+    leaf = _buffer.get(x.shape)
+    if leaf is None:
+        leaf = _buffer[x.shape] = torch.zeros_like(x, requires_grad=True)
+    with torch.no_grad():
+        leaf.copy_(x)
+    if leaf.grad is not None:
+        leaf.grad.zero_()
+    f(leaf).backward(v)
+    return leaf.grad
+""", "returns a reused leaf's .grad", "alias_of_grad"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    f(x).backward(torch.ones_like(x))
+    return x.grad
+""", "upstream vector shaped like x", "upstream_wrong_shape"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    raise NotImplementedError()
+""", "the release stub", "not_implemented"),
+    # ---------------------------------------------------------------- weighted_upstream
+    Impl("weighted_upstream", """
+def weighted_upstream(out):
+    v = torch.zeros_like(out)
+    v[:, 0] = 1.0
+    return v
+""", "weights the first column", "weight_on_column"),
+    Impl("weighted_upstream", """
+def weighted_upstream(out):
+    v = torch.zeros(4, 5)
+    v[0] = 1.0
+    return v
+""", "shaped like inp", "upstream_input_shape"),
+    Impl("weighted_upstream", """
+def weighted_upstream(out):
+    return torch.ones_like(out)
+""", "equal weights", "wrong_values"),
+    Impl("weighted_upstream", """
+def weighted_upstream(out):
+    v = out * 0 + 0.5
+    v[0] = 1.0
+    return v
+""", "computed from out, still attached to the graph", "not_detached"),
+    # ---------------------------------------------------------------- weighted_sensitivity
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out)
+    out.backward(torch.ones_like(out))
+    return v, inp.grad
+""", "backward with ones instead of v", "upstream_ignored"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out)
+    out.backward(v, retain_graph=True)
+    out.backward(v)
+    return v, inp.grad
+""", "two backward calls", "accumulated_twice"),
+    Impl("weighted_sensitivity", """
+inp = torch.eye(4, 5, requires_grad=True)
+def weighted_sensitivity():
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out)
+    out.backward(v)
+    return v, inp.grad
+""", "a global inp that accumulates across calls", "accumulated_twice"),
+    # ---------------------------------------------------------------- linear_vjp
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    x = torch.zeros(A.shape[0], dtype=A.dtype, requires_grad=True)
+    y = A.t() @ x
+    y.backward(A @ torch.ones(A.shape[1], dtype=A.dtype) * 0 + 1 if False else torch.ones(A.shape[1], dtype=A.dtype))
+    return A @ v
+""", "returns A v", "jv_instead_of_vjp"),
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    return A.T @ v
+""", "formula without autograd", "no_autograd"),
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    x = torch.zeros(A.shape[1], dtype=A.dtype, requires_grad=True)
+    y = A @ x
+    y.backward(torch.ones_like(y))
+    return x.grad
+""", "backward with ones", "upstream_ignored"),
+]
