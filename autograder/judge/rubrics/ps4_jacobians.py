@@ -1,1 +1,307 @@
-"""Rubrics for ps4_jacobians (to be written)."""
+"""Rubrics for ps4_jacobians: full Jacobians in reverse and forward mode, their costs, batched Jacobians
+and the derivative of a matrix-valued function."""
+
+from __future__ import annotations
+
+import torch
+
+from autograder.probe.scenarios.ps4_jacobians import pair_label
+
+from .. import misconceptions as mc
+from .. import reference_math as rm
+from ..compare import describe, fmt_shape
+from ..misconceptions import Misconception, candidate
+from ..record import OtherValue, TensorValue
+from . import rubric
+
+mc.register(
+    Misconception("gradient_of_sum", "gradient of the summed outputs instead of the Jacobian",
+                  "your result is the gradient of the *sum* of the outputs (one pass with an upstream vector of "
+                  "ones), shaped like the input. The Jacobian needs one pass per output, each with a one-hot "
+                  "upstream vector eᵢ, and the resulting rows stacked into an {shape} matrix."),
+    Misconception("jvp_of_ones", "one JVP along all-ones instead of the Jacobian",
+                  "your result is the single product J·1 (one JVP with an all-ones tangent), shaped like the "
+                  "output. The Jacobian needs one JVP per input, each with a one-hot tangent eⱼ, and the "
+                  "resulting columns stacked into the {shape} Jacobian."),
+    Misconception("primal_instead_of_tangent", "kept the primal instead of the tangent",
+                  "every column of your result is f(x) itself: you kept the *primal* part of the forward-mode "
+                  "result. The derivative is the tangent: `torch.func.jvp` returns `(f(x), J t)` (take the second "
+                  "item), and `fwAD.unpack_dual(y)` has `.primal` and `.tangent`."),
+    Misconception("full_batch_jacobian", "Jacobian of the whole batch",
+                  "your result has shape {shape}: the Jacobian of the whole batch, every output of every sample "
+                  "against every input of every sample. Samples do not interact, so that matrix is block "
+                  "diagonal and only the (m, n) block of each sample is wanted, in an (N, m, n) tensor: one pass "
+                  "with an upstream vector that is one in output column k for every sample gives row k of all "
+                  "N Jacobians at once."),
+    Misconception("matrix_derivative_shape", "derivative not shaped like the matrix",
+                  "the derivative of a matrix-valued function of a scalar, f: ℝ → ℝ³ˣ², has the shape of f(x), "
+                  "(3, 2): entry (i, j) is df_ij/dx. {extra}"),
+    Misconception("summed_entries", "derivative of the sum of all entries",
+                  "your result is the derivative of the *sum* of all entries of f(x): an upstream vector of ones "
+                  "adds them up. Use one one-hot upstream vector per entry (or a single forward-mode JVP with "
+                  "tangent 1, since x is a scalar) and keep the (3, 2) layout."),
+    Misconception("mode_answer_format", "answer not the string 'forward' or 'reverse'",
+                  "`cheaper_mode` must return exactly one of the lower-case strings \"forward\" or \"reverse\"; "
+                  "it returned {got}.{hint}"),
+    Misconception("constant_answer", "the same mode for every size",
+                  "your function gave the same answer for every pair of sizes, but which mode is cheaper depends "
+                  "on both n_inputs and n_outputs: count the passes each mode needs for the full Jacobian."),
+    Misconception("wrong_mode", "the wrong mode for some sizes",
+                  "this is not the mode with fewer passes for these sizes. Count them: a full m × n Jacobian "
+                  "takes one forward-mode pass (JVP) per input column, or one reverse-mode pass (VJP) per output "
+                  "row."),
+)
+
+DTYPE_HINT = ("create new tensors with the input's dtype (`torch.zeros(m, n, dtype=x.dtype)`), or build the result "
+              "with `torch.stack`, which keeps it.")
+_VMAP_REVERSE_ONLY = "vmap over _ReverseOnlyTanh"
+
+
+def _short(message: str, limit: int = 200) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return first if len(first) <= limit else first[:limit] + "…"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _call(j, label="result", what=None):
+    """``j.call`` that also recognises forward mode on a reverse-only function through ``torch.func.vmap``
+    (``jacfwd`` reaches the function's missing vmap rule before its missing forward rule)."""
+    raw = j.obs.calls.get(label)
+    if raw is not None and raw.error is not None and _VMAP_REVERSE_ONLY in raw.error.message:
+        first = not any(f.core for f in j.findings)
+        j.fail(what or label, "forward_instead_of_reverse",
+               f"`{j.function}` raised {raw.error.type}: {_short(raw.error.message)}. The forward-mode tools "
+               "(`torch.func.jacfwd` / `jvp` under `vmap`) could not push tangents through this function. "
+               + mc.message("forward_instead_of_reverse"), hard=first)
+        return None
+    return j.call(label, what=what)
+
+
+def _rediagnose(j, key, text, **fields):
+    """Reword the last finding when it was diagnosed as ``key``, a catalogue entry whose wording was
+    written for another setting (e.g. reverse mode where this exercise is about forward mode)."""
+    last = j.findings[-1]
+    if last.misconception == key:
+        last.detail = last.detail.replace(mc.message(key, **fields), text)
+
+
+def _values(j, value, expected, *, label="values", weight=1.0, candidates=(), shape_candidates=(),
+            shape_hint="", what="your result"):
+    """Values (core) and, separately, the dtype (core, half weight), so a right answer in the wrong dtype
+    keeps most of its points and is still named."""
+    if (isinstance(value, TensorValue) and value.tensor is not None and tuple(value.shape) == tuple(expected.shape)
+            and value.tensor.is_floating_point() and value.tensor.dtype != expected.dtype):
+        j.fail("keeps the input's dtype", "wrong_dtype", weight=0.5,
+               message=f"{what} has dtype {value.dtype} but the input is {_dtype_name(expected.dtype)}: "
+                       + DTYPE_HINT)
+    return j.tensor(value, expected, label=label, weight=weight, candidates=candidates, what=what,
+                    shape_candidates=shape_candidates, shape_hint=shape_hint, check_dtype=False)
+
+
+# ------------------------------------------------------------------ jacobian_reverse / jacobian_forward
+
+def _judge_jacobian(j, mode):
+    f, x = j.inputs["f"], j.inputs["x"]
+    call = _call(j)
+    if call is None:
+        return
+    J = rm.jacobian(f, x)
+    m, n = J.shape
+    out = rm.value(f, x)
+    square = m == n
+    shape = f"m × n = {m} × {n}"
+    candidates = [candidate("transposed_jacobian", J.t())] if square else []
+    if mode == "reverse":
+        candidates += [
+            candidate("cumulative_rows", lambda: J.cumsum(0), part="row"),
+            candidate("summed_outputs", lambda: J.sum(0, keepdim=True).expand(m, n), part="row"),
+            candidate("gradient_of_sum", lambda: J.sum(0), shape=shape),
+        ]
+    else:
+        candidates += [
+            candidate("summed_outputs", lambda: J.sum(1, keepdim=True).expand(m, n), part="column"),
+            candidate("jvp_of_ones", lambda: J.sum(1), shape=shape),
+            candidate("primal_instead_of_tangent", lambda: out[:, None].expand(m, n)),
+        ]
+    candidates.append(candidate("returned_function_value", out))
+    shape_candidates = [] if square else [("transposed_jacobian", (n, m), {})]
+    _values(j, call.value, J, candidates=candidates, shape_candidates=shape_candidates,
+            shape_hint=f"f maps ℝ{_sup(n)} → ℝ{_sup(m)}, so J is {shape}: one row per output, one column "
+                       "per input")
+    if mode == "forward":
+        _rediagnose(j, "summed_outputs",
+                    "every column of your result is the same vector J·1: a JVP with an all-ones tangent adds up "
+                    "all the columns. Use one one-hot tangent eⱼ per input (one JVP each) and stack the results "
+                    "as columns.", part="column")
+        _rediagnose(j, "transposed_jacobian",
+                    "rows and columns are swapped: the Jacobian of f: ℝⁿ → ℝᵐ is m × n, and the JVP J eⱼ with "
+                    "the one-hot tangent eⱼ is its column j, so it belongs in J[:, j] (`torch.stack(columns, "
+                    "dim=1)`). You returned the transpose.")
+    j.untouched()
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _sup(k: int) -> str:
+    return str(k).translate(_SUPERSCRIPTS)
+
+
+@rubric("jacobian_reverse")
+def judge_jacobian_reverse(j):
+    _judge_jacobian(j, "reverse")
+
+
+@rubric("jacobian_forward")
+def judge_jacobian_forward(j):
+    _judge_jacobian(j, "forward")
+
+
+# ------------------------------------------------------------------ cheaper_mode
+
+_ALIASES = {"forward": "forward", "fwd": "forward", "jvp": "forward", "forward-mode": "forward",
+            "forward mode": "forward", "jacfwd": "forward",
+            "reverse": "reverse", "rev": "reverse", "vjp": "reverse", "reverse-mode": "reverse",
+            "reverse mode": "reverse", "backward": "reverse", "backprop": "reverse", "jacrev": "reverse"}
+
+
+def _normalised(value) -> str | None:
+    if isinstance(value, OtherValue) and value.kind == "str":
+        return _ALIASES.get(value.value.strip().lower().replace("_", " "))
+    return None
+
+
+def _cheaper(n_inputs: int, n_outputs: int) -> set[str]:
+    if n_inputs < n_outputs:
+        return {"forward"}
+    if n_outputs < n_inputs:
+        return {"reverse"}
+    return {"forward", "reverse"}
+
+
+@rubric("cheaper_mode")
+def judge_cheaper_mode(j):
+    pairs = [tuple(p) for p in j.inputs["pairs"]]
+    answers = []
+    for n_inputs, n_outputs in pairs:
+        label = pair_label(n_inputs, n_outputs)
+        call = j.call(label, what=label)
+        if j.hard_fail:
+            return
+        answers.append(None if call is None else call.value)
+    said = [_normalised(a) for a in answers]
+    decided = [(p, s) for p, s in zip(pairs, said, strict=True) if s is not None and len(_cheaper(*p)) == 1]
+    swapped = len(decided) > 1 and all(s not in _cheaper(*p) for p, s in decided)
+    modes = {s for s in said if s is not None}
+    needed = {mode for p in pairs if len(_cheaper(*p)) == 1 for mode in _cheaper(*p)}
+    constant = len(modes) == 1 and None not in said and len(needed) == 2
+    for (n_inputs, n_outputs), answer, mode in zip(pairs, answers, said, strict=True):
+        if answer is None:          # the call raised: already recorded by j.call
+            continue
+        label = pair_label(n_inputs, n_outputs)
+        right = _cheaper(n_inputs, n_outputs)
+        is_str = isinstance(answer, OtherValue) and answer.kind == "str"
+        exact = is_str and answer.value in ("forward", "reverse")
+        if exact and answer.value in right:
+            j.add(label, True)
+            continue
+        hint = (" Check the spelling and the case." if mode is not None
+                else "" if is_str else " Return the name of the mode as a string.")
+        format_problem = mc.message("mode_answer_format", got=describe(answer), hint=hint)
+        if mode is None or mode in right:
+            j.fail(label, "mode_answer_format", format_problem)
+            continue
+        key = "swapped_modes" if swapped else "constant_answer" if constant else "wrong_mode"
+        detail = mc.message(key) + ("" if exact else f" Also: {format_problem}")
+        j.fail(label, key, detail)
+
+
+# ------------------------------------------------------------------ batched_jacobian
+
+def _judge_batched(j):
+    f, X = j.inputs["f"], j.inputs["X"]
+    call = _call(j)
+    if call is None:
+        return None
+    J = rm.rowwise_jacobian(f, X)
+    N, m, n = J.shape
+    candidates = [
+        candidate("transposed_jacobian", J.transpose(1, 2).contiguous()),
+        candidate("cumulative_rows", lambda: J.cumsum(1), part="row"),
+        candidate("summed_outputs", lambda: J.sum(1, keepdim=True).expand(N, m, n), part="row"),
+        candidate("gradient_of_sum", lambda: J.sum(1), shape=f"(N, m, n) = {fmt_shape((N, m, n))}"),
+        candidate("returned_function_value", lambda: rm.value(f, X)),
+    ]
+    shape_candidates = [("full_batch_jacobian", (N, m, N, n), {"shape": fmt_shape((N, m, N, n))}),
+                        ("full_batch_jacobian", (N * m, N * n), {"shape": fmt_shape((N * m, N * n))})]
+    if m != n:
+        shape_candidates.insert(0, ("transposed_jacobian", (N, n, m), {}))
+    _values(j, call.value, J, candidates=candidates, shape_candidates=shape_candidates,
+            shape_hint=f"one (m, n) = ({m}, {n}) Jacobian per sample, N = {N}")
+    j.untouched()
+    return call, m
+
+
+@rubric("batched_jacobian")
+def judge_batched_jacobian(j):
+    _judge_batched(j)
+
+
+@rubric("batched_jacobian.passes")
+def judge_batched_passes(j):
+    judged = _judge_batched(j)
+    if judged is None:
+        return
+    call, m = judged
+    passes = call.reverse_passes
+    if passes <= m:
+        j.add(f"at most m = {m} reverse passes", True, weight=0.5)
+    else:
+        j.fail(f"at most m = {m} reverse passes", "too_many_passes", weight=0.5, passes=passes, limit=m,
+               why=(": rows of different samples are independent, so one pass whose upstream vector is one in "
+                    "output column k for *every* sample gives row k of all N Jacobians at once"))
+
+
+# ------------------------------------------------------------------ matrix_function_derivative
+
+def _matrix_f(x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([x**k for k in range(6)]).reshape(3, 2)
+
+
+def _matrix_derivative(x: torch.Tensor) -> torch.Tensor:
+    zero = torch.zeros((), dtype=x.dtype)
+    return torch.stack([zero, torch.ones((), dtype=x.dtype)] + [k * x ** (k - 1) for k in range(2, 6)]).reshape(3, 2)
+
+
+@rubric("matrix_function_derivative")
+def judge_matrix_function_derivative(j):
+    x = j.inputs["x"]
+    call = j.call()
+    if call is None:
+        return
+    D = _matrix_derivative(x)
+    at_one = _matrix_derivative(torch.ones((), dtype=x.dtype))
+    candidates = [
+        candidate("cumulative_rows", lambda: D.reshape(-1).cumsum(0).reshape(3, 2), part="entry"),
+        candidate("returned_function_value", lambda: _matrix_f(x)),
+        candidate("summed_entries", lambda: D.sum()),
+        candidate("summed_entries", lambda: D.sum().reshape(1)),
+        candidate("summed_entries", lambda: D.sum().expand(3, 2)),
+        candidate("matrix_derivative_shape", lambda: D.t().contiguous(), extra="You returned its transpose."),
+        candidate("matrix_derivative_shape", lambda: D.reshape(2, 3), extra="Keep the (3, 2) layout of f(x)."),
+        candidate("matrix_derivative_shape", lambda: D.reshape(6), extra="Keep the (3, 2) layout of f(x)."),
+        candidate("hard_coded", at_one),
+    ]
+    shape_candidates = [("matrix_derivative_shape", (2, 3), {"extra": ""}),
+                        ("matrix_derivative_shape", (6,), {"extra": "Keep the (3, 2) layout instead of flattening."}),
+                        ("matrix_derivative_shape", (6, 1), {"extra": "Keep the (3, 2) layout instead of flattening."})]
+    _values(j, call.value, D, candidates=candidates, shape_candidates=shape_candidates,
+            shape_hint="df/dx has the shape of f(x)")
+    _rediagnose(j, "cumulative_rows",
+                "each entry of your result includes the entries computed before it: `x.grad` accumulated across "
+                "the passes. Clear it before every pass (`x.grad = None` or `x.grad.zero_()`), or use "
+                "`torch.autograd.grad`, which does not accumulate.")
+    j.untouched()

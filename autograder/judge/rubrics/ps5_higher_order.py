@@ -1,1 +1,272 @@
-"""Rubrics for ps5_higher_order (to be written)."""
+"""Rubrics for ps5_higher_order: second derivatives, Hessians, Hessian–vector products, mixed partials."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from .. import misconceptions as mc
+from .. import reference_math as rm
+from ..compare import close
+from ..misconceptions import Misconception, candidate
+from ..record import TensorValue
+from . import rubric
+
+mc.register(
+    Misconception("first_derivative_in_grad", "first derivative left in .grad",
+                  "Your result still contains the first derivative: `backward(create_graph=True)` left it in "
+                  "`{leaf}.grad`, and the next backward pass added the second-order result on top of it. Keep "
+                  "the first derivative in a variable and set `{leaf}.grad = None` before the next pass, or use "
+                  "`torch.autograd.grad`, which returns derivatives instead of accumulating them."),
+    Misconception("disconnected_zeros", "zeros from a disconnected first derivative",
+                  "Your result is zero everywhere although the true {what} is not: the first derivative was not "
+                  "connected to the input (it was computed without `create_graph=True`, or detached and marked "
+                  "with `requires_grad_()` again), and `allow_unused=True` / zeros filled in for the missing "
+                  "gradient. Compute the first derivative with `create_graph=True` and differentiate *it*."),
+    Misconception("rows_share_grad", "every Hessian row is the same .grad",
+                  "Every row of your result is the same vector, the sum of all rows of H: you stored `x.grad` "
+                  "itself for each row, and the later passes kept adding into that one tensor. Store "
+                  "`x.grad.clone()` and clear `x.grad` before each pass, or use `torch.autograd.grad`."),
+    Misconception("directional_derivative", "returned vᵀ∇f instead of H v",
+                  "Your result is a single number, the directional derivative vᵀ∇f. H v is the *gradient* of "
+                  "that number with respect to x: differentiate it once more (the first derivative needs "
+                  "`create_graph=True`)."),
+    Misconception("returned_hessian", "returned H instead of H v",
+                  "You returned an n × n matrix (the Hessian?) instead of the vector H v, which has the shape of "
+                  "x. Compute H v directly, without forming H."),
+    Misconception("formed_hessian", "formed H to get H v",
+                  "Your function ran {passes} reverse passes for n = {n}: it seems to build H row by row "
+                  "(n + 1 passes) and then multiply by v. A Hessian–vector product needs a fixed number of "
+                  "passes, whatever n is: two (∇f with `create_graph=True`, then the gradient of ∇f·v), or one "
+                  "reverse pass and forward mode (`torch.func.jvp(torch.func.grad(f), (x,), (v,))`)."),
+    Misconception("unused_input", "separable f: unused input not turned into zeros",
+                  "{message}"),
+)
+
+_NO_GRAD_FN = "does not require grad and does not have a grad_fn"
+_UNUSED = r"appears to not have been used in the graph"
+_INPUT_NO_GRAD = r"differentiated Tensors? does not require grad|of differentiated tensors does not require grad"
+
+_CREATE_GRAPH_FIX = (" Pass `create_graph=True` to the first `torch.autograd.grad` (or `backward`) call, so that "
+                     "the first derivative is itself part of a graph and can be differentiated again.")
+
+
+def _short(message: str, limit: int = 300) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return first if len(first) <= limit else first[:limit] + "…"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _raised(error, function: str) -> str:
+    where = ""
+    if error.frames:
+        frame = error.frames[-1]
+        if frame.get("line"):
+            code = f" `{frame['code'].strip()}`" if frame.get("code") else ""
+            where = f" (line {frame['line']} of `{frame.get('function') or function}`:{code})"
+    return f"`{function}` raised {error.type}{where}: {_short(error.message).rstrip('.')}. "
+
+
+def _result(j, label: str = "result", *, what: str | None = None, unused_hint: str = ""):
+    """``j.call`` with the autograd errors of second-order code explained more precisely.
+
+    A "does not have a grad_fn" error after the first reverse pass went through means the first derivative
+    was a constant: ``create_graph=True`` was missing (the framework's generic key is ``not_connected``).
+    """
+    raw = j.obs.calls.get(label)
+    call = j.call(label, what=what)
+    if call is not None or raw is None or raw.error is None or not j.findings:
+        return call
+    finding, error = j.findings[-1], raw.error
+    base = _raised(error, j.function)
+    if _NO_GRAD_FN in error.message and raw.reverse_passes >= 2:
+        finding.misconception = "missing_create_graph"
+        finding.detail = base + _sentence(mc.message("missing_create_graph")) + _CREATE_GRAPH_FIX
+    elif re.search(_INPUT_NO_GRAD, error.message):
+        finding.misconception = "not_connected"
+        finding.detail = base + ("you asked for a derivative with respect to a tensor that does not require "
+                                 "grad (the caller's tensor?). Make a leaf copy, "
+                                 "`x = x.detach().clone().requires_grad_(True)`, compute with it and "
+                                 "differentiate with respect to that copy.")
+    elif re.search(_UNUSED, error.message):
+        finding.misconception = "unused_input" if unused_hint else "other_error"
+        finding.detail = base + (unused_hint or "you asked for the derivative with respect to a tensor the output "
+                                 "does not depend on (did you compute the output from a copy of it?).")
+    return call
+
+
+def _tensor_or_none(value):
+    return value.tensor if isinstance(value, TensorValue) and value.tensor is not None else None
+
+
+# ------------------------------------------------------------------ second_derivative_at_points
+
+@rubric("second_derivative_at_points")
+def judge_second_derivative(j):
+    f, xs = j.inputs["f"], j.inputs["xs"]
+    call = _result(j)
+    if call is None:
+        return
+    expected = rm.elementwise_derivative(f, xs, order=2)
+    first = lambda: rm.elementwise_derivative(f, xs, order=1)
+    candidates = [
+        candidate("returned_first_derivative", first),
+        candidate("returned_function_value", lambda: rm.value(f, xs)),
+        candidate("first_derivative_in_grad", lambda: first() + expected, leaf="x"),
+        candidate("disconnected_zeros", torch.zeros_like(expected), what="second derivative"),
+    ]
+    j.tensor(call.value, expected, candidates=candidates,
+             shape_hint="one second derivative per point: the shape of xs",
+             dtype_hint="Keep the input's dtype.")
+    j.detached(call.value)
+    j.untouched()
+
+
+# ------------------------------------------------------------------ hessian
+
+_N1_FLAT = ("The value is right, but the Hessian of a function of n = 1 variable is still a (1, 1) matrix: build "
+            "it as a stack of n rows of n entries each (`torch.stack(rows)`), whatever n is.")
+
+
+@rubric("hessian")
+def judge_hessian(j):
+    f, x = j.inputs["f"], j.inputs["x"]
+    call = _result(j)
+    if call is None:
+        return
+    expected = rm.hessian(f, x)
+    n = x.numel()
+    grad = lambda: rm.gradient(f, x)
+    candidates = []
+    if n > 1:
+        ones = torch.ones(n, dtype=x.dtype)
+        candidates = [
+            candidate("returned_gradient", grad, what="Hessian"),
+            candidate("hessian_times_ones", lambda: expected @ ones),
+            candidate("diagonal_only", lambda: torch.diagonal(expected).clone()),
+            candidate("diagonal_only", lambda: torch.diag(torch.diagonal(expected))),
+            candidate("cumulative_rows", lambda: expected.cumsum(0), part="row"),
+            candidate("rows_share_grad", lambda: (expected @ ones).expand(n, n).clone()),
+            candidate("first_derivative_in_grad", lambda: expected + grad(), leaf="x"),
+            candidate("first_derivative_in_grad", lambda: expected.cumsum(0) + grad(), leaf="x"),
+            candidate("disconnected_zeros", torch.zeros_like(expected), what="Hessian"),
+        ]
+    else:
+        candidates = [
+            candidate("wrong_values", lambda: expected.reshape(1), message=_N1_FLAT),
+            candidate("wrong_values", lambda: expected.reshape(()), message=_N1_FLAT),
+            candidate("returned_gradient", grad, what="Hessian"),
+            candidate("returned_gradient", lambda: grad().reshape(1, 1), what="Hessian"),
+            candidate("first_derivative_in_grad", lambda: expected + grad(), leaf="x"),
+        ]
+    hint = "n × n for x with n entries" + (" — for n = 1 that is still a (1, 1) matrix" if n == 1 else "")
+    j.tensor(call.value, expected, candidates=candidates, shape_hint=hint,
+             dtype_hint="Keep the input's dtype.")
+    j.untouched()
+
+
+# ------------------------------------------------------------------ hvp
+
+def _hvp_value(j, call, *, label: str = "values", what: str = "your result") -> tuple[bool, torch.Tensor]:
+    f, x, v = j.inputs["f"], j.inputs["x"], j.inputs["v"]
+    expected = rm.hvp(f, x, v)
+    n = x.numel()
+    grad = lambda: rm.gradient(f, x)
+    candidates = [
+        candidate("hv_elementwise", lambda: grad() * v),
+        candidate("returned_gradient", grad, what="Hessian–vector product H v"),
+        candidate("first_derivative_in_grad", lambda: grad() + expected, leaf="x"),
+        candidate("hessian_times_ones", lambda: rm.hvp(f, x, torch.ones_like(v))),
+        candidate("directional_derivative", lambda: grad() @ v),
+        candidate("disconnected_zeros", torch.zeros_like(expected), what="H v"),
+    ]
+    ok = j.tensor(call.value, expected, label=label, what=what, candidates=candidates,
+                  shape_hint="H v has the shape of x", dtype_hint="Keep the input's dtype.",
+                  shape_candidates=[("returned_hessian", (n, n), {})])
+    return ok, expected
+
+
+@rubric("hvp")
+def judge_hvp(j):
+    call = _result(j)
+    if call is None:
+        return
+    _hvp_value(j, call)
+    j.untouched()
+
+
+PASS_LIMIT = 3   # double backward: 2; torch.autograd.functional.hvp: 3; forming H row by row: n + 1
+
+
+@rubric("hvp.passes")
+def judge_hvp_passes(j):
+    call = _result(j)
+    if call is None:
+        return
+    ok, _ = _hvp_value(j, call)
+    n = j.inputs["x"].numel()
+    passes = call.reverse_passes
+    label = "a fixed number of reverse passes, independent of n"
+    if passes > PASS_LIMIT:
+        j.fail(label, "formed_hessian", weight=0.5, passes=passes, n=n)
+    elif ok:                      # a wrong answer earns nothing for being cheap
+        j.add(label, True, weight=0.5)
+    j.untouched()
+
+
+@rubric("hvp.repeated")
+def judge_hvp_repeated(j):
+    call = _result(j)
+    if call is None:
+        return
+    ok, expected = _hvp_value(j, call, label="first call")
+    again = _result(j, "again", what="second call")
+    first = _tensor_or_none(call.value)
+    second = _tensor_or_none(again.value) if again is not None else None
+    repeats_first = (first is not None and second is not None and first.shape == second.shape
+                     and close(first, second))
+    if again is not None and (ok or not repeats_first):   # a wrong first answer, repeated, is reported once
+        grad = rm.gradient(j.inputs["f"], j.inputs["x"])
+        j.tensor(again.value, expected, label="second call (same arguments)", what="the second call's result",
+                 candidates=[candidate("accumulated_twice", 2 * expected),
+                             candidate("first_derivative_in_grad", 2 * (grad + expected), leaf="x")])
+    later = _tensor_or_none(j.obs.observed.get("result_later"))
+    if ok and later is not None and first is not None:
+        j.add("earlier result unchanged by the next call", torch.equal(later, first), misconception="alias_of_grad",
+              detail="the result of the first call changed when the function ran again: it is an alias of a "
+                     "`.grad` that the second call wrote into. Return a copy (`.clone()`) or use "
+                     "`torch.autograd.grad`.")
+    j.untouched()
+
+
+# ------------------------------------------------------------------ mixed_partial
+
+_SEPARABLE_HINT = ("∂f/∂x does not depend on y here (f does not couple x and y), so autograd reports that y was "
+                   "not used. The mixed partial is then zero: pass `allow_unused=True, materialize_grads=True` to "
+                   "the second `torch.autograd.grad` call (or turn a `None` into `torch.zeros_like(y)`).")
+
+
+@rubric("mixed_partial")
+def judge_mixed_partial(j):
+    f, x, y = j.inputs["f"], j.inputs["x"], j.inputs["y"]
+    call = _result(j, unused_hint=_SEPARABLE_HINT)
+    if call is None:
+        return
+    p = rm.partials(f, x, y)
+    expected = p["dxy"]
+    candidates = [
+        candidate("xx_instead_of_xy", p["dxx"]),
+        candidate("yy_instead_of_xy", p["dyy"]),
+        candidate("returned_dx", p["dx"]),
+        candidate("returned_dy", p["dy"]),
+        candidate("first_derivative_in_grad", p["dy"] + expected, leaf="y"),
+        candidate("first_derivative_in_grad", p["dx"] + expected, leaf="x"),
+        candidate("disconnected_zeros", torch.zeros_like(expected), what="mixed partial"),
+    ]
+    j.tensor(call.value, expected, candidates=candidates, shape_hint="one mixed partial per point: the shape of x",
+             dtype_hint="Keep the input's dtype.")
+    j.untouched()

@@ -1,0 +1,93 @@
+"""Build throwaway course directories with a cohort of submissions, and run nbgrader on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from support import NOTEBOOKS, ROOT
+
+from autograder.demo.cohort import CHEAT_CELL, fill, solution_code
+from autograder.demo.mistakes import MISTAKES
+
+BIN = Path(sys.executable).parent
+
+
+def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if check and done.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def new_course(root: Path, assignments: list[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for assignment in assignments:
+        shutil.copytree(ROOT / "source" / assignment, root / "source" / assignment)
+    shutil.copy2(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    for assignment in assignments:
+        nbgrader(root, "generate_assignment", assignment, "--force")
+    return root
+
+
+def answers(assignment: str) -> dict[str, str]:
+    nb = nbformat.read(ROOT / "source" / assignment / NOTEBOOKS[assignment], as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def release(course: Path, assignment: str):
+    return nbformat.read(course / "release" / assignment / NOTEBOOKS[assignment], as_version=4)
+
+
+def submit(course: Path, student: str, assignment: str, notebook=None, *, raw: bytes | None = None,
+           extra_files: dict[str, bytes] | None = None) -> Path:
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "timestamp.txt").write_text(dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    path = folder / NOTEBOOKS[assignment]
+    if raw is not None:
+        path.write_bytes(raw)
+    elif notebook is not None:
+        nbformat.write(notebook, path)
+    for name, data in (extra_files or {}).items():
+        (folder / name).write_bytes(data)
+    return path
+
+
+def standard_cohort(course: Path, assignment: str) -> dict[str, str]:
+    """Students every cycle test uses: the source itself, correct, blank, all-mistakes, cheater."""
+    correct = answers(assignment)
+    rel = release(course, assignment)
+    shutil.copytree(ROOT / "source" / assignment, course / "submitted" / "instructor" / assignment)
+    submit(course, "instructor", assignment)
+    submit(course, "sol", assignment, fill(rel, correct))
+    submit(course, "blank", assignment, rel)
+    submit(course, "mistaken", assignment, fill(rel, {fn: MISTAKES[fn][1] for fn in correct if fn in MISTAKES}))
+    cheats = {fn: f"def {fn}(*args, **kwargs):\n    return torch.tensor(0.0)\n" for fn in correct}
+    first = next(iter(cheats))
+    cheats[first] = CHEAT_CELL + "\n" + cheats[first]
+    submit(course, "cheater", assignment, fill(rel, cheats))
+    return {"instructor": "the source notebook", "sol": "correct answers", "blank": "release unchanged",
+            "mistaken": "one typical mistake per function", "cheater": "monkeypatches comparisons"}
+
+
+def grades(course: Path, assignment: str) -> dict[str, dict[str, tuple[float | None, float, bool]]]:
+    """student -> grade cell -> (auto_score, max_score, needs_manual_grade)."""
+    from nbgrader.api import Gradebook
+
+    out: dict = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(assignment):
+            cells = {}
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    cells[g.name] = (g.auto_score, g.max_score, g.needs_manual_grade)
+            out[sub.student.id] = cells
+    return out
