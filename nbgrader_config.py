@@ -14,7 +14,7 @@ c.OverwriteCells.add_missing_cells = True
 # Autograding: the notebook runs in the student's kernel (where the hidden tests only *record* what the
 # student's functions return), then the trusted judge scores those records before nbgrader saves grades.
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "autograder.nbgrader_plugins.execute.GuardedExecute",  # nbgrader's Execute, in the sandbox
     "autograder.nbgrader_plugins.JudgeProbeRecords",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
@@ -23,7 +23,19 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.Execute.timeout = 120
+c.Execute.timeout = 120  # seconds per cell
+
+# Confinement of students' kernels (see README, "Threat model"). Defaults shown; tighten as needed.
+c.Sandbox.enabled = True
+c.Sandbox.require = "none"       # "landlock" or "full" refuses to grade on a host that cannot confine
+c.Sandbox.memory_mb = 3072       # address space per kernel
+c.Sandbox.cpu_seconds = 600      # CPU time per kernel
+c.Sandbox.max_processes = 64     # processes and threads per kernel
+c.Sandbox.max_file_mb = 64       # largest file a kernel may write
+c.Sandbox.disk_mb = 512          # private scratch space per kernel
+c.Sandbox.notebook_seconds = 900  # wall time per notebook
+c.Sandbox.output_kb = 2048       # output kept per cell
+c.Sandbox.call_seconds = 10      # one call of a student's function by a hidden test
 
 # Feedback shows the diagnosis of every failed check, never the hidden test code.
 c.GenerateFeedback.preprocessors = [

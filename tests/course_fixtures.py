@@ -50,7 +50,7 @@ def submit(course: Path, student: str, assignment: str, notebook=None, *, raw: b
            extra_files: dict[str, bytes] | None = None) -> Path:
     folder = course / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "timestamp.txt").write_text(dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    (folder / "timestamp.txt").write_text(dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     path = folder / NOTEBOOKS[assignment]
     if raw is not None:
         path.write_bytes(raw)

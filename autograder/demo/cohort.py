@@ -59,7 +59,7 @@ def fill(release, answers: dict[str, str]):
 def _submission(course: Course, student: str, assignment: str) -> Path:
     folder = course.submitted / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
     (folder / "timestamp.txt").write_text(stamp)
     return folder
 

@@ -122,17 +122,19 @@ class Judgement:
         key = {"type": "wrong_values", "shape": "wrong_values", "dtype": "wrong_dtype"}.get(
             comparison.stage, "wrong_values")
         detail = comparison.message
+        shape_diagnosed = False
         if comparison.stage == "shape":
             for cand_key, shape, fields in shape_candidates:
                 if tuple(actual.shape) == tuple(shape):
-                    key = cand_key
-                    detail = f"{comparison.message} {mc.message(cand_key, **fields)}"
+                    key, shape_diagnosed = cand_key, True
+                    detail = f"{comparison.message} Diagnosis: {mc.message(cand_key, **fields)}"
                     break
-        if comparison.stage in ("values", "shape") and isinstance(actual, TensorValue) and actual.tensor is not None:
+        readable = isinstance(actual, TensorValue) and actual.tensor is not None
+        if comparison.stage in ("values", "shape") and readable and not shape_diagnosed:
             found = mc.diagnose(actual.tensor, expected, candidates, generic=generic and comparison.stage == "values")
             if found is not None:
                 key, why = found
-                detail = f"{detail} Diagnosis: {why}" if comparison.stage == "values" else f"{detail} {why}"
+                detail = f"{detail} Diagnosis: {why}"
         return self.add(label, False, weight=weight, detail=detail, misconception=key)
 
     def unpack(self, value: Any, n: int, *, what: str = "your function", weight: float = 1.0,
@@ -145,12 +147,15 @@ class Judgement:
         self.hard_fail = True
         return None
 
-    def detached(self, actual: Any, *, weight: float = 0.5, label: str = "result is detached") -> bool:
-        ok = isinstance(actual, TensorValue) and not actual.requires_grad
-        if isinstance(actual, TensorValue) and actual.requires_grad:
+    def detached(self, actual: Any, *, weight: float = 0.5, label: str = "result is detached") -> bool | None:
+        """An extra finding: the returned tensor does not require grad (nothing recorded for non-tensors,
+        whose type the value comparison already reports)."""
+        if not isinstance(actual, TensorValue):
+            return None
+        if actual.requires_grad:
             return self.add(label, False, weight=weight, detail=mc.message("not_detached"),
                             misconception="not_detached", core=False)
-        return self.add(label, ok, weight=weight, core=False)
+        return self.add(label, True, weight=weight, core=False)
 
     # ------------------------------------------------------------------ side effects
     def untouched(self, names: Iterable[str] | None = None, *, weight: float = 0.5,

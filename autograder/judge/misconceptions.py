@@ -32,7 +32,7 @@ _ENTRIES = [
                   "your result is {k}× the expected one: `.grad` kept accumulating over {k} backward passes. "
                   "Zero it before each pass, or use `torch.autograd.grad`."),
     Misconception("cumulative_rows", "Jacobian rows accumulated into each other",
-                  "each {part} of your result includes the {part}s computed before it: `.grad` accumulated "
+                  "each {part} of your result includes the {parts} computed before it: `.grad` accumulated "
                   "across the passes that built it. Clear `x.grad` before every pass (or use "
                   "`torch.autograd.grad`, which does not accumulate)."),
     Misconception("stale_grad_included", "stale .grad included",
@@ -62,8 +62,8 @@ _ENTRIES = [
                   "after your function ran, {which} still had a non-zero `.grad`."),
     # --- upstream vectors and VJPs
     Misconception("transposed_jacobian", "transposed Jacobian",
-                  "rows and columns are swapped: the Jacobian of f: ℝⁿ → ℝᵐ is m × n, and row i is the "
-                  "gradient of output i (one backward pass with the one-hot vector eᵢ). You returned its "
+                  "rows and columns are swapped: the Jacobian of f: ℝⁿ → ℝᵐ is m × n, with row i the "
+                  "gradient of output fᵢ and column j the derivative along input xⱼ. You returned its "
                   "transpose."),
     Misconception("jv_instead_of_vjp", "computed J v instead of vᵀJ",
                   "you computed J v (a Jacobian–vector product, the forward direction) instead of vᵀJ. "
@@ -105,8 +105,8 @@ _ENTRIES = [
                   "your function ran {passes} reverse passes: it built the Jacobian row by row. A "
                   "vector–Jacobian product needs exactly one pass, `y.backward(v)`, without ever forming J."),
     Misconception("summed_outputs", "one pass with all outputs at once",
-                  "every {part} of your result is the same sum of gradients: you back-propagated all outputs "
-                  "at once (upstream vector of ones) instead of one one-hot vector per output."),
+                  "every {part} of your result is the same sum: each pass used a vector of ones instead of "
+                  "a one-hot vector, so all {directions} were mixed together."),
     Misconception("too_many_passes", "more passes than needed",
                   "your function ran {passes} reverse passes where {limit} suffice{why}."),
     Misconception("no_autograd", "answer computed without autograd",
@@ -209,12 +209,25 @@ def register(*entries: Misconception) -> None:
         CATALOGUE[entry.key] = entry
 
 
+class _Fields(dict):
+    """Placeholders a rubric did not fill get a sensible default derived from the ones it did."""
+
+    _PLURAL = {"entry": "entries"}
+    _DIRECTIONS = {"row": "outputs", "column": "inputs"}
+
+    def __missing__(self, name: str) -> str:
+        part = self.get("part", "row")
+        if name == "part":
+            return part
+        if name == "parts":
+            return self._PLURAL.get(part, part + "s")
+        if name == "directions":
+            return self._DIRECTIONS.get(part, "entries")
+        return {"v": "v", "n": "N", "k": "k", "function": "the function"}.get(name, "…")
+
+
 def message(key: str, **fields) -> str:
-    entry = CATALOGUE[key]
-    try:
-        return entry.message.format(**fields)
-    except (KeyError, IndexError):
-        return entry.message
+    return CATALOGUE[key].message.format_map(_Fields(fields))
 
 
 def title(key: str) -> str:

@@ -71,7 +71,6 @@ class Call:
     value: Any = None
     error: ErrorValue | None = None
     reverse_passes: int = 0
-    forward_duals: int = 0
     autograd_names: dict = field(default_factory=dict)
     stdout: str = ""
     stderr: str = ""
@@ -226,7 +225,6 @@ def decode_call(info: Any) -> Call:
     autograd = info.get("autograd") or {}
     if isinstance(autograd, dict):
         call.reverse_passes = int(autograd.get("reverse", 0)) if isinstance(autograd.get("reverse"), int) else 0
-        call.forward_duals = int(autograd.get("forward", 0)) if isinstance(autograd.get("forward"), int) else 0
         names = autograd.get("names")
         call.autograd_names = {str(k)[:50]: v for k, v in names.items() if isinstance(v, int)} if isinstance(
             names, dict) else {}

@@ -54,8 +54,8 @@ def explain_error(error: ErrorValue, function: str) -> tuple[str, str]:
     if error.frames:
         frame = error.frames[-1]
         if frame.get("line"):
-            code = f" `{frame['code'].strip()}`" if frame.get("code") else ""
-            where = f" (line {frame['line']} of `{frame.get('function') or function}`:{code})"
+            code = f": `{frame['code'].strip()}`" if (frame.get("code") or "").strip() else ""
+            where = f" (line {frame['line']} of `{frame.get('function') or function}`{code})"
     if error.type == "NotImplementedError":
         return "not_implemented", mc.message("not_implemented", function=function)
     if error.type == "ProbeTimeout":

@@ -34,6 +34,8 @@ def cell_problems(outputs) -> list[str]:
         if output.get("output_type") != "error":
             continue
         name, value = output.get("ename", ""), str(output.get("evalue", ""))[:200]
+        if name == "RecordingFinished":
+            continue
         if name == "CellTimeoutError":
             problems.append("the cell ran past its time limit and was interrupted")
         elif name == "DeadKernelError":

@@ -23,34 +23,30 @@ class ProbeTimeout(BaseException):
     """
 
 
-# Names under which torch reports its autograd entry points to a TorchFunctionMode.
+# Names under which torch reports its reverse-mode entry points to a TorchFunctionMode.
 _REVERSE = {"Tensor.backward": "backward", "backward": "backward", "grad": "autograd.grad"}
-_FORWARD = {"make_dual": "forward_ad"}
 
 
 class AutogradCalls(TorchFunctionMode):
-    """Counts reverse passes (``backward``/``autograd.grad``, including the ones ``torch.func`` and
-    ``torch.autograd.functional`` make) and forward-mode dual numbers requested during a call."""
+    """Counts reverse passes during a call: ``backward``/``autograd.grad``, including the ones that
+    ``torch.func`` and ``torch.autograd.functional`` make. (Forward-mode dual numbers never reach a
+    TorchFunctionMode, so forward mode is recognised by behaviour instead: see ``library.ForwardOnly``.)"""
 
     def __init__(self) -> None:
         super().__init__()
         self.reverse = 0
-        self.forward = 0
         self.names: dict[str, int] = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
-        kind = _REVERSE.get(name) or _FORWARD.get(name)
+        kind = _REVERSE.get(name)
         if kind is not None:
             self.names[kind] = self.names.get(kind, 0) + 1
-            if name in _REVERSE:
-                self.reverse += 1
-            else:
-                self.forward += 1
+            self.reverse += 1
         return func(*args, **(kwargs or {}))
 
     def summary(self) -> dict:
-        return {"reverse": self.reverse, "forward": self.forward, "names": dict(self.names)}
+        return {"reverse": self.reverse, "names": dict(self.names)}
 
 
 @dataclass

@@ -42,6 +42,14 @@ def backward_n_times(n):
     warnings.warn("summing autograd.grad results by hand")
     return total
 """, "sums autograd.grad results, warns"),
+    Impl("backward_n_times", """
+def backward_n_times(n):
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 1).pow(2).t()
+    for i in range(n):
+        out.sum().backward(retain_graph=i < n - 1)   # keep the graph only while another pass follows
+    return inp.grad.detach()
+""", "sum().backward, graph kept only while needed"),
     # ---------------------------------------------------------------- accumulate_minibatches
     Impl("accumulate_minibatches", """
 def accumulate_minibatches(loss_fn, w, batches):
@@ -81,6 +89,14 @@ def accumulate_minibatches(loss_fn, w, batches):
     print("gradient norm:", total.norm().item())
     return total
 """, "torch.func.grad, w.grad set to None, prints"),
+    Impl("accumulate_minibatches", """
+def accumulate_minibatches(loss_fn, w, batches):
+    optimizer = torch.optim.SGD([w], lr=0.1)
+    optimizer.zero_grad()
+    for b in batches:
+        loss_fn(w, b).backward()
+    return w.grad
+""", "an optimizer's zero_grad, no step"),
     # ---------------------------------------------------------------- zero_grads
     Impl("zero_grads", """
 def zero_grads(tensors):
@@ -111,6 +127,12 @@ def zero_grads(tensors):
     for t in tensors:
         t.grad = torch.zeros_like(t)
 """, "assigns fresh zero tensors"),
+    Impl("zero_grads", """
+def zero_grads(tensors):
+    for t in tensors:
+        if t.grad is not None:
+            t.grad.fill_(0.0)
+""", "guarded fill_(0)"),
     # ---------------------------------------------------------------- fresh_vjp
     Impl("fresh_vjp", """
 def fresh_vjp(out, inp, v):
@@ -145,6 +167,16 @@ def fresh_vjp(out, inp, v):
     (g,) = torch.autograd.grad((out * v).sum(), [inp], retain_graph=True)
     return g.detach()
 """, "autograd.grad of the weighted sum, warns"),
+    Impl("fresh_vjp", """
+def fresh_vjp(out, inp, v):
+    before = inp.grad.clone() if inp.grad is not None else torch.zeros_like(inp)
+    out.backward(v, retain_graph=True)
+    return inp.grad - before
+""", "subtracts the stale gradient of each call"),
+    Impl("fresh_vjp", """
+def fresh_vjp(out, inp, v):
+    return torch.autograd.grad(out, inp, v, retain_graph=True, create_graph=True)[0]
+""", "autograd.grad with create_graph"),
 ]
 
 WRONG = [
@@ -328,6 +360,11 @@ def zero_grads(tensors):
         if t.grad is not None:
             t.grad.mul_(0)
 """, "multiplies by zero", "multiplied_by_zero"),
+    Impl("zero_grads", """
+def zero_grads(tensors):
+    for t in tensors:
+        t.grad = torch.zeros(t.shape)
+""", "fresh zeros in the default dtype", "mixed_dtypes"),
     # ---------------------------------------------------------------- fresh_vjp
     Impl("fresh_vjp", """
 def fresh_vjp(out, inp, v):

@@ -102,6 +102,11 @@ def jacobian_forward(f, x):
         J[:, j] = torch.func.jvp(f, (x,), (torch.eye(n, dtype=x.dtype)[j],))[1]
     return J
 """, "preallocated, columns filled one by one"),
+    Impl("jacobian_forward", """
+def jacobian_forward(f, x):
+    _, jvp_fn = torch.func.linearize(f, x)
+    return torch.stack([jvp_fn(e) for e in torch.eye(x.numel(), dtype=x.dtype)], dim=-1)
+""", "torch.func.linearize"),
     # ---------------------------------------------------------------- cheaper_mode
     Impl("cheaper_mode", """
 def cheaper_mode(n_inputs, n_outputs):
@@ -170,6 +175,15 @@ def batched_jacobian(f, X):
         columns.append(torch.func.jvp(f, (X,), (T,))[1])
     return torch.stack(columns, dim=2)
 """, "forward mode, one one-hot tangent per input column"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    return torch.func.jacrev(lambda Z: f(Z).sum(dim=0))(X).permute(1, 0, 2)
+""", "jacrev of the outputs summed over the batch"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    J = torch.autograd.functional.jacobian(lambda Z: f(Z).sum(0), X)   # (m, N, n), m passes
+    return J.transpose(0, 1).contiguous()
+""", "autograd.functional.jacobian of the summed outputs"),
     # ---------------------------------------------------------------- matrix_function_derivative
     Impl("matrix_function_derivative", """
 import itertools
@@ -229,6 +243,30 @@ def jacobian_reverse(f, x):
         rows.append(x.grad.clone())
     return torch.stack(rows)
 """, ".grad not cleared between rows", "cumulative_rows"),
+    Impl("jacobian_reverse", """
+def jacobian_reverse(f, x):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    rows = []
+    for i in range(y.numel()):
+        if x.grad is not None:
+            x.grad.zero_()
+        v = torch.zeros_like(y); v[i] = 1.0
+        y.backward(v, retain_graph=True)
+        rows.append(x.grad)
+    return torch.stack(rows)
+""", "stores x.grad itself, zeroed in place", "rows_alias_grad"),
+    Impl("jacobian_reverse", """
+def jacobian_reverse(f, x):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    rows = []
+    for i in range(y.numel()):
+        v = torch.zeros_like(y); v[i] = 1.0
+        y.backward(v, retain_graph=True)
+        rows.append(x.grad)
+    return torch.stack(rows)
+""", "stores x.grad itself, never cleared", "summed_outputs"),
     Impl("jacobian_reverse", """
 def jacobian_reverse(f, x):
     x = x.detach().clone().requires_grad_(True)
@@ -420,6 +458,19 @@ def batched_jacobian(f, X):
         rows.append(X.grad.clone())
     return torch.stack(rows, dim=1)
 """, "X.grad not cleared between passes", "cumulative_rows"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    X = X.detach().clone().requires_grad_(True)
+    Y = f(X)
+    rows = []
+    for k in range(Y.shape[1]):
+        if X.grad is not None:
+            X.grad.zero_()
+        G = torch.zeros_like(Y); G[:, k] = 1.0
+        Y.backward(G, retain_graph=True)
+        rows.append(X.grad)
+    return torch.stack(rows, dim=1)
+""", "stores X.grad itself, zeroed in place", "rows_alias_grad"),
     Impl("batched_jacobian", """
 def batched_jacobian(f, X):
     return torch.autograd.functional.jacobian(f, X, vectorize=True)

@@ -57,18 +57,24 @@ mc.register(
                   "reset a gradient whatever it holds."),
 )
 
-_NONE_ATTRIBUTE = re.compile(r"'NoneType' object has no attribute")
+# Errors this assignment's mistakes raise that the shared table in torch_errors does not name.
+_ERRORS = [
+    (re.compile(r"'NoneType' object has no attribute"), "grad_none_not_checked"),
+    (re.compile(r"assign(ed)? (a )?grad(ient)? .*(dtype|different type)"), "mixed_dtypes"),
+]
 
 
 def _call(j, label: str = "result", *, what: str | None = None, weight: float = 1.0):
-    """Like ``j.call`` but names the crash of ``t.grad.zero_()`` on a ``.grad`` that is None."""
+    """Like ``j.call``, and names the crash of ``t.grad.zero_()`` on a ``.grad`` that is None and the
+    assignment of a gradient of another dtype."""
     raw = j.obs.calls.get(label)
-    if raw is not None and raw.error is not None and _NONE_ATTRIBUTE.search(raw.error.message):
-        first = not any(f.core for f in j.findings)
-        _, base = explain_error(raw.error, j.function)
-        j.fail(what or label, "grad_none_not_checked", f"{base}. {mc.message('grad_none_not_checked')}",
-               weight=weight, hard=first)
-        return None
+    if raw is not None and raw.error is not None:
+        for pattern, key in _ERRORS:
+            if pattern.search(raw.error.message):
+                first = not any(f.core for f in j.findings)
+                _, base = explain_error(raw.error, j.function)
+                j.fail(what or label, key, f"{base.rstrip('.')}. {mc.message(key)}", weight=weight, hard=first)
+                return None
     return j.call(label, weight=weight, what=what)
 
 
@@ -225,7 +231,9 @@ def _minibatch_candidates(loss_fn, w0, batches, total, per, stale):
     return found
 
 
-def _grad_afterwards(j, total, stale, *, weight: float = 0.5) -> None:
+def _grad_afterwards(j, total, stale, returned=None, *, weight: float = 0.5) -> None:
+    """w.grad after the call: the accumulated gradient or None. When it merely repeats a wrong returned
+    value, the mistake has been named already and is not counted twice."""
     label = "afterwards w.grad holds the accumulated gradient (or is None)"
     after = j.obs.inputs_after.get("w")
     grad = after.grad if isinstance(after, TensorValue) else None
@@ -235,6 +243,10 @@ def _grad_afterwards(j, total, stale, *, weight: float = 0.5) -> None:
     g = grad.tensor
     if g is not None and tuple(g.shape) == tuple(total.shape) and close(g, total):
         j.add(label, True, weight=weight)
+        return
+    r = _tensor_of(returned)
+    if (g is not None and r is not None and tuple(r.shape) == tuple(g.shape) and r.dtype == g.dtype
+            and close(r, g) and not close(r, total)):
         return
     if g is not None and stale is not None and tuple(g.shape) == tuple(stale.shape) and close(g, stale):
         j.fail(label, "stale_grad_left", weight=weight)
@@ -261,7 +273,7 @@ def judge_accumulate_minibatches(j):
     j.tensor(call.value, total, label="accumulated gradient", what="the returned gradient",
              candidates=_minibatch_candidates(loss_fn, w0, batches, total, per, stale),
              shape_hint="the gradient has the shape of w", dtype_hint="Keep w's dtype.")
-    _grad_afterwards(j, total, stale)
+    _grad_afterwards(j, total, stale, call.value)
     _values_untouched(j, ["w"])
     j.untouched(["batches"], weight=0.25, label="leaves the batches untouched")
 
@@ -281,7 +293,7 @@ def judge_accumulate_minibatches_repeated(j):
                  what="the second call's gradient",
                  candidates=[candidate("stale_grad_included", 2 * total),
                              *_minibatch_candidates(loss_fn, w0, batches, total, per, None)])
-    _grad_afterwards(j, total, total)
+    _grad_afterwards(j, total, total, again.value if again is not None else None)
     _values_untouched(j, ["w"])
 
 
@@ -377,6 +389,7 @@ def _fresh_refs(j):
 
 
 def _judge_fresh(j, *, full: bool):
+    """full: result (v), again (v), other_v (another v), then the graph check; otherwise result, other_v."""
     e1, e2, ones, stale = _fresh_refs(j)
     s = stale if stale is not None else torch.zeros_like(e1)
     hints = {"shape_hint": "vᵀJ has the shape of inp", "dtype_hint": "Keep inp's dtype."}
@@ -388,24 +401,25 @@ def _judge_fresh(j, *, full: bool):
         first = [candidate("stale_grad_included", s + e1), *first,
                  candidate("upstream_ignored", s + ones, v="v")]
     ok = j.tensor(call.value, e1, label="first call", what="the first call's result", candidates=first, **hints)
-    again = _call(j, "again", what="second call with the same v")
-    if again is not None:
-        j.tensor(again.value, e1, label="second call with the same v: the same answer",
-                 what="the second call's result",
-                 candidates=[candidate("accumulated_across_calls", 2 * e1),
-                             candidate("accumulated_across_calls", s + 2 * e1),
-                             candidate("stale_grad_included", s + e1),
-                             candidate("upstream_ignored", ones, v="v")], **hints)
-    other = None
+    again = None
     if full:
-        other = _call(j, "other_v", what="third call with another v")
-        if other is not None:
-            j.tensor(other.value, e2, label="third call with another v", what="the third call's result",
-                     candidates=[candidate("accumulated_across_calls", 2 * e1 + e2),
-                                 candidate("accumulated_across_calls", s + 2 * e1 + e2),
-                                 candidate("accumulated_across_calls", e1 + e2),
-                                 candidate("stale_grad_included", s + e2),
+        again = _call(j, "again", what="second call with the same v")
+        if again is not None:
+            j.tensor(again.value, e1, label="second call with the same v: the same answer",
+                     what="the second call's result",
+                     candidates=[candidate("accumulated_across_calls", 2 * e1),
+                                 candidate("accumulated_across_calls", s + 2 * e1),
+                                 candidate("stale_grad_included", s + e1),
                                  candidate("upstream_ignored", ones, v="v")], **hints)
+    other = _call(j, "other_v", what="a call with another v")
+    if other is not None:
+        earlier = 2 * e1 if full else e1
+        j.tensor(other.value, e2, label="a call with another v", what="that call's result",
+                 candidates=[candidate("accumulated_across_calls", earlier + e2),
+                             candidate("accumulated_across_calls", s + earlier + e2),
+                             candidate("accumulated_across_calls", e1 + e2),
+                             candidate("stale_grad_included", s + e2),
+                             candidate("upstream_ignored", ones, v="v")], **hints)
     if ok:
         _unchanged_later(j, call, "the first result is unchanged by later calls",
                          mc.message("alias_of_grad"))
@@ -417,7 +431,7 @@ def _judge_fresh(j, *, full: bool):
                      "(`torch.autograd.grad(out, inp, v)`) failed: your function freed it. Pass "
                      "`retain_graph=True`: the graph belongs to the caller.")
     _values_untouched(j, ["inp", "out"], label="leaves the values of out and inp untouched")
-    j.untouched(["v", "v_again"] if full else ["v"], weight=0.25, label="leaves v untouched")
+    j.untouched(["v", "v_again"], weight=0.25, label="leaves v untouched")
 
 
 @rubric("fresh_vjp")

@@ -18,11 +18,16 @@ mc.register(
     Misconception("gradient_of_sum", "gradient of the summed outputs instead of the Jacobian",
                   "your result is the gradient of the *sum* of the outputs (one pass with an upstream vector of "
                   "ones), shaped like the input. The Jacobian needs one pass per output, each with a one-hot "
-                  "upstream vector eᵢ, and the resulting rows stacked into an {shape} matrix."),
+                  "upstream vector, and the resulting rows stacked into a result of shape {shape}."),
+    Misconception("rows_alias_grad", "every row is the same .grad tensor",
+                  "every {part} of your result equals the last {part} computed: you stored `x.grad` itself each "
+                  "time, and every later pass overwrote that one tensor in place (`.zero_()`, then the new "
+                  "gradient). Store a copy (`x.grad.clone()`), or set `x.grad = None` before each pass so that "
+                  "autograd makes a fresh tensor, or use `torch.autograd.grad`."),
     Misconception("jvp_of_ones", "one JVP along all-ones instead of the Jacobian",
                   "your result is the single product J·1 (one JVP with an all-ones tangent), shaped like the "
                   "output. The Jacobian needs one JVP per input, each with a one-hot tangent eⱼ, and the "
-                  "resulting columns stacked into the {shape} Jacobian."),
+                  "resulting columns stacked into a result of shape {shape}."),
     Misconception("primal_instead_of_tangent", "kept the primal instead of the tangent",
                   "every column of your result is f(x) itself: you kept the *primal* part of the forward-mode "
                   "result. The derivative is the tangent: `torch.func.jvp` returns `(f(x), J t)` (take the second "
@@ -52,9 +57,14 @@ mc.register(
                   "row."),
 )
 
-DTYPE_HINT = ("create new tensors with the input's dtype (`torch.zeros(m, n, dtype=x.dtype)`), or build the result "
-              "with `torch.stack`, which keeps it.")
+DTYPE_HINT = ("create new tensors with the input's dtype (`{zeros}`), or build the result with `torch.stack`, "
+              "which keeps it.")
 _VMAP_REVERSE_ONLY = "vmap over _ReverseOnlyTanh"
+SUMMED_ROWS = ("every row of your result is the same vector, the sum of all rows of the Jacobian. Either you "
+               "back-propagated all outputs at once (an upstream vector of ones) instead of one one-hot vector per "
+               "output, or you stored `x.grad` itself for every row while the later passes kept adding into that "
+               "one tensor (store `x.grad.clone()` and clear `x.grad` before each pass, or use "
+               "`torch.autograd.grad`).")
 
 
 def _short(message: str, limit: int = 200) -> str:
@@ -89,16 +99,27 @@ def _rediagnose(j, key, text, **fields):
 
 
 def _values(j, value, expected, *, label="values", weight=1.0, candidates=(), shape_candidates=(),
-            shape_hint="", what="your result"):
+            shape_hint="", what="your result", zeros="torch.zeros(m, n, dtype=x.dtype)"):
     """Values (core) and, separately, the dtype (core, half weight), so a right answer in the wrong dtype
-    keeps most of its points and is still named."""
+    keeps most of its points and is still named.
+
+    ``shape_candidates`` (key, shape, fields) name a wrong shape only when no value candidate explained the
+    answer (``Judgement.tensor`` would print both messages when they share a key)."""
     if (isinstance(value, TensorValue) and value.tensor is not None and tuple(value.shape) == tuple(expected.shape)
             and value.tensor.is_floating_point() and value.tensor.dtype != expected.dtype):
         j.fail("keeps the input's dtype", "wrong_dtype", weight=0.5,
                message=f"{what} has dtype {value.dtype} but the input is {_dtype_name(expected.dtype)}: "
-                       + DTYPE_HINT)
-    return j.tensor(value, expected, label=label, weight=weight, candidates=candidates, what=what,
-                    shape_candidates=shape_candidates, shape_hint=shape_hint, check_dtype=False)
+                       + DTYPE_HINT.format(zeros=zeros))
+    ok = j.tensor(value, expected, label=label, weight=weight, candidates=candidates, what=what,
+                  shape_hint=shape_hint, check_dtype=False)
+    last = j.findings[-1]
+    if not ok and last.misconception == "wrong_values" and isinstance(value, TensorValue):
+        for key, shape, fields in shape_candidates:
+            if tuple(value.shape) == tuple(shape):
+                last.misconception = key
+                last.detail = f"{last.detail} {mc.message(key, **fields)}"
+                break
+    return ok
 
 
 # ------------------------------------------------------------------ jacobian_reverse / jacobian_forward
@@ -113,11 +134,12 @@ def _judge_jacobian(j, mode):
     out = rm.value(f, x)
     square = m == n
     shape = f"m × n = {m} × {n}"
-    candidates = [candidate("transposed_jacobian", J.t())] if square else []
+    candidates = [candidate("transposed_jacobian", J.t().contiguous())]
     if mode == "reverse":
         candidates += [
             candidate("cumulative_rows", lambda: J.cumsum(0), part="row"),
             candidate("summed_outputs", lambda: J.sum(0, keepdim=True).expand(m, n), part="row"),
+            candidate("rows_alias_grad", lambda: J[-1:].expand(m, n), part="row"),
             candidate("gradient_of_sum", lambda: J.sum(0), shape=shape),
         ]
     else:
@@ -131,6 +153,8 @@ def _judge_jacobian(j, mode):
     _values(j, call.value, J, candidates=candidates, shape_candidates=shape_candidates,
             shape_hint=f"f maps ℝ{_sup(n)} → ℝ{_sup(m)}, so J is {shape}: one row per output, one column "
                        "per input")
+    if mode == "reverse":
+        _rediagnose(j, "summed_outputs", SUMMED_ROWS, part="row")
     if mode == "forward":
         _rediagnose(j, "summed_outputs",
                     "every column of your result is the same vector J·1: a JVP with an all-ones tangent adds up "
@@ -232,6 +256,7 @@ def _judge_batched(j):
         candidate("transposed_jacobian", J.transpose(1, 2).contiguous()),
         candidate("cumulative_rows", lambda: J.cumsum(1), part="row"),
         candidate("summed_outputs", lambda: J.sum(1, keepdim=True).expand(N, m, n), part="row"),
+        candidate("rows_alias_grad", lambda: J[:, -1:].expand(N, m, n), part="row"),
         candidate("gradient_of_sum", lambda: J.sum(1), shape=f"(N, m, n) = {fmt_shape((N, m, n))}"),
         candidate("returned_function_value", lambda: rm.value(f, X)),
     ]
@@ -240,7 +265,12 @@ def _judge_batched(j):
     if m != n:
         shape_candidates.insert(0, ("transposed_jacobian", (N, n, m), {}))
     _values(j, call.value, J, candidates=candidates, shape_candidates=shape_candidates,
-            shape_hint=f"one (m, n) = ({m}, {n}) Jacobian per sample, N = {N}")
+            shape_hint=f"one (m, n) = ({m}, {n}) Jacobian per sample, N = {N}",
+            zeros="torch.zeros(N, m, n, dtype=X.dtype)")
+    _rediagnose(j, "summed_outputs", SUMMED_ROWS.replace("rows of the Jacobian", "rows of each sample's Jacobian")
+                .replace("`x.grad`", "`X.grad`"), part="row")
+    _rediagnose(j, "rows_alias_grad", mc.message("rows_alias_grad", part="row").replace("`x.grad", "`X.grad"),
+                part="row")
     j.untouched()
     return call, m
 
@@ -290,18 +320,20 @@ def judge_matrix_function_derivative(j):
         candidate("summed_entries", lambda: D.sum()),
         candidate("summed_entries", lambda: D.sum().reshape(1)),
         candidate("summed_entries", lambda: D.sum().expand(3, 2)),
+        candidate("rows_alias_grad", lambda: D.reshape(-1)[-1].expand(3, 2), part="entry"),
         candidate("matrix_derivative_shape", lambda: D.t().contiguous(), extra="You returned its transpose."),
         candidate("matrix_derivative_shape", lambda: D.reshape(2, 3), extra="Keep the (3, 2) layout of f(x)."),
         candidate("matrix_derivative_shape", lambda: D.reshape(6), extra="Keep the (3, 2) layout of f(x)."),
         candidate("hard_coded", at_one),
     ]
-    shape_candidates = [("matrix_derivative_shape", (2, 3), {"extra": ""}),
+    shape_candidates = [("matrix_derivative_shape", (2, 3), {"extra": "Keep the (3, 2) layout of f(x)."}),
                         ("matrix_derivative_shape", (6,), {"extra": "Keep the (3, 2) layout instead of flattening."}),
                         ("matrix_derivative_shape", (6, 1), {"extra": "Keep the (3, 2) layout instead of flattening."})]
     _values(j, call.value, D, candidates=candidates, shape_candidates=shape_candidates,
-            shape_hint="df/dx has the shape of f(x)")
+            shape_hint="df/dx has the shape of f(x)",
+            zeros="torch.zeros_like(y)` or `torch.zeros(3, 2, dtype=x.dtype)")
     _rediagnose(j, "cumulative_rows",
                 "each entry of your result includes the entries computed before it: `x.grad` accumulated across "
                 "the passes. Clear it before every pass (`x.grad = None` or `x.grad.zero_()`), or use "
-                "`torch.autograd.grad`, which does not accumulate.")
+                "`torch.autograd.grad`, which does not accumulate.", part="entry")
     j.untouched()

@@ -10,7 +10,7 @@ from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
 from ..misconceptions import Misconception, candidate
-from ..record import TensorValue
+from ..record import OtherValue, TensorValue
 from . import rubric
 
 mc.register(
@@ -19,11 +19,13 @@ mc.register(
                   "`{leaf}.grad`, and the next backward pass added the second-order result on top of it. Keep "
                   "the first derivative in a variable and set `{leaf}.grad = None` before the next pass, or use "
                   "`torch.autograd.grad`, which returns derivatives instead of accumulating them."),
-    Misconception("disconnected_zeros", "zeros from a disconnected first derivative",
-                  "Your result is zero everywhere although the true {what} is not: the first derivative was not "
-                  "connected to the input (it was computed without `create_graph=True`, or detached and marked "
-                  "with `requires_grad_()` again), and `allow_unused=True` / zeros filled in for the missing "
-                  "gradient. Compute the first derivative with `create_graph=True` and differentiate *it*."),
+    Misconception("disconnected_zeros", "second-order result all zeros",
+                  "Your result is zero everywhere although the true {what} is not. Either the first derivative was "
+                  "not connected to the input (computed without `create_graph=True`, or detached and marked with "
+                  "`requires_grad_()` again) and `allow_unused=True` filled in zeros for the missing gradient, or "
+                  "`.grad` was zeroed in place during the passes (after `backward(create_graph=True)`, `x.grad` *is* "
+                  "the first derivative, so `x.grad.zero_()` wipes it). Compute the first derivative with "
+                  "`create_graph=True`, keep it in a variable, and differentiate *it*."),
     Misconception("rows_share_grad", "every Hessian row is the same .grad",
                   "Every row of your result is the same vector, the sum of all rows of H: you stored `x.grad` "
                   "itself for each row, and the later passes kept adding into that one tensor. Store "
@@ -99,6 +101,14 @@ def _result(j, label: str = "result", *, what: str | None = None, unused_hint: s
     return call
 
 
+def _returned_none(j, call, hint: str) -> bool:
+    """Record a failure with ``hint`` if the function returned None (what `allow_unused=True` gives)."""
+    if isinstance(call.value, OtherValue) and call.value.kind == "none":
+        j.fail("values", "wrong_values", message=f"Your function returned None. {hint}", hard=True)
+        return True
+    return False
+
+
 def _tensor_or_none(value):
     return value.tensor if isinstance(value, TensorValue) and value.tensor is not None else None
 
@@ -110,6 +120,10 @@ def judge_second_derivative(j):
     f, xs = j.inputs["f"], j.inputs["xs"]
     call = _result(j)
     if call is None:
+        return
+    if _returned_none(j, call, "If it comes from `torch.autograd.grad(..., allow_unused=True)`: autograd returns None "
+                      "when the tensor you differentiate does not depend on the input, which here means the first "
+                      "derivative was cut off from the graph (compute it with `create_graph=True`)."):
         return
     expected = rm.elementwise_derivative(f, xs, order=2)
     first = lambda: rm.elementwise_derivative(f, xs, order=1)
@@ -162,6 +176,7 @@ def judge_hessian(j):
             candidate("returned_gradient", grad, what="Hessian"),
             candidate("returned_gradient", lambda: grad().reshape(1, 1), what="Hessian"),
             candidate("first_derivative_in_grad", lambda: expected + grad(), leaf="x"),
+            candidate("disconnected_zeros", torch.zeros_like(expected), what="Hessian"),
         ]
     hint = "n × n for x with n entries" + (" — for n = 1 that is still a (1, 1) matrix" if n == 1 else "")
     j.tensor(call.value, expected, candidates=candidates, shape_hint=hint,
@@ -255,6 +270,11 @@ def judge_mixed_partial(j):
     f, x, y = j.inputs["f"], j.inputs["x"], j.inputs["y"]
     call = _result(j, unused_hint=_SEPARABLE_HINT)
     if call is None:
+        return
+    if _returned_none(j, call, "`torch.autograd.grad(..., allow_unused=True)` returns None for an input the "
+                      "differentiated tensor does not depend on; the derivative is then zero: pass "
+                      "`materialize_grads=True` as well, or return `torch.zeros_like(y)` in that case."):
+        j.findings[-1].misconception = "unused_input"
         return
     p = rm.partials(f, x, y)
     expected = p["dxy"]

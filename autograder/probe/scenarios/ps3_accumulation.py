@@ -128,7 +128,8 @@ def _mb(sid, title, build, weight=1.0, steps=None, rubric=""):
 
 
 MINIBATCH_VISIBLE = [
-    _mb("accumulate_minibatches/visible", "squared error of a linear model, w of shape (3,) with a stale w.grad, 3 batches, float64",
+    _mb("accumulate_minibatches/visible",
+        "squared error of a linear model, w of shape (3,) with a stale w.grad, 3 batches, float64",
         _minibatch_build(SquaredError(), (3,), (4, 4, 4), F64)),
 ]
 MINIBATCH_HIDDEN = [
@@ -189,7 +190,7 @@ def _as(kind):
     return steps
 
 
-def _module_build(g):
+def _module(g):
     """A small nn.Sequential (no global RNG: skip_init, then seeded values); one parameter has no grad."""
     model = torch.nn.Sequential(torch.nn.utils.skip_init(torch.nn.Linear, 3, 4, dtype=F64),
                                 torch.nn.Tanh(),
@@ -200,10 +201,17 @@ def _module_build(g):
             p.copy_(randn(g, *p.shape, dtype=F64))
     for i, p in enumerate(params):
         p.grad = None if i == 1 else randn(g, *p.shape, dtype=F64, scale=2.0, shift=1.0)
-    return {"model": model, "tensors": params}
+    return model, params
+
+
+def _module_build(g):
+    model, params = _module(g)
+    return {"model": model, "tensors": params, "twin": _module(g)[1]}
 
 
 def _module_steps(session, inputs):
+    """First a plain list (of a twin model's parameters), then the generator model.parameters()."""
+    session.call("as_list", list(inputs["twin"]))
     session.call("result", inputs["model"].parameters())
 
 
@@ -292,10 +300,11 @@ def _fresh_steps(session, inputs):
 
 
 def _fresh_visible_steps(session, inputs):
-    out, inp, v = inputs["out"], inputs["inp"], inputs["v"]
-    first = session.call("result", out, inp, v)
+    """One v, then another v; then look at the first result again."""
+    out, inp = inputs["out"], inputs["inp"]
+    first = session.call("result", out, inp, inputs["v"])
     if first.ok:
-        session.call("again", out, inp, v)
+        session.call("other_v", out, inp, inputs["v_again"])
         session.observe("result_later", first.value)
 
 
@@ -304,7 +313,7 @@ def _fresh(sid, title, build, weight=1.0, steps=_fresh_steps, rubric=""):
 
 
 FRESH_VISIBLE = [
-    _fresh("fresh_vjp/visible", "the tutorial's out = (inp + 1)²ᵀ, stale inp.grad, called twice, float64",
+    _fresh("fresh_vjp/visible", "the tutorial's out = (inp + 1)²ᵀ, stale inp.grad, two calls with different v, float64",
            _seed_fresh(F64), steps=_fresh_visible_steps, rubric="fresh_vjp.visible"),
 ]
 FRESH_HIDDEN = [

@@ -1,0 +1,34 @@
+"""The ``Sandbox`` settings, configurable in ``nbgrader_config.py`` (``c.Sandbox.memory_mb = 2048`` …)
+and shared by ``nbgrader autograde`` and ``autograder autograde``."""
+
+from __future__ import annotations
+
+from traitlets import Bool, Enum, Float, Integer, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .limits import Limits
+
+
+class Sandbox(LoggingConfigurable):
+    enabled = Bool(True, help="Confine students' kernels (strongly recommended).").tag(config=True)
+    require = Enum(["none", "landlock", "full"], "none",
+                   help="Refuse to grade below this confinement level instead of warning.").tag(config=True)
+    network = Bool(False, help="Let kernels use the network (off: a private, empty network namespace).").tag(
+        config=True)
+    memory_mb = Integer(3072, help="Address-space limit per kernel, MiB.").tag(config=True)
+    cpu_seconds = Integer(600, help="CPU-time limit per kernel, seconds.").tag(config=True)
+    max_processes = Integer(64, help="Processes and threads per kernel.").tag(config=True)
+    max_file_mb = Integer(64, help="Largest file a kernel may write, MiB.").tag(config=True)
+    max_open_files = Integer(512, help="Open files per kernel.").tag(config=True)
+    disk_mb = Integer(512, help="Disk space per kernel, MiB (a private tmpfs; needs namespaces).").tag(config=True)
+    notebook_seconds = Integer(900, help="Wall time per notebook, seconds (cells beyond it are not run).").tag(
+        config=True)
+    output_kb = Integer(2048, help="Output kept per cell, KiB (the rest is dropped).").tag(config=True)
+    call_seconds = Float(10.0, help="Time limit of one call of a student's function by a hidden test.").tag(
+        config=True)
+    extra_read_paths = List(Unicode(), help="More paths kernels may read (e.g. a shared data set).").tag(
+        config=True)
+
+    def limits(self) -> Limits:
+        return Limits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds, max_processes=self.max_processes,
+                      max_file_mb=self.max_file_mb, max_open_files=self.max_open_files)

@@ -1,0 +1,72 @@
+"""A jupyter_client kernel manager whose kernels start inside the sandbox.
+
+The kernel's working directory becomes a scratch copy of the submission folder, its sockets are unix
+sockets in that scratch tree (so it needs no network at all), and its command is wrapped by
+``autograder.sandbox.launch``, which confines the process before it becomes the kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import typing as t
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Instance
+
+from . import limits as limit_tools
+from .config import Sandbox
+from .plan import Scratch, grader_readable_by_kernel
+
+
+def _package_parent() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    sandbox = Instance(Sandbox, allow_none=True)
+    _scratch: Scratch | None = None
+    _cgroup = None
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        if self.sandbox is None:
+            self.sandbox = Sandbox(parent=self)
+
+    async def _async_pre_start_kernel(self, **kw: t.Any):
+        if not self.sandbox.enabled:
+            return await super()._async_pre_start_kernel(**kw)
+        if self._scratch is None:  # a restart keeps its scratch directory
+            self._scratch = Scratch.create(kw.get("cwd"))
+            if os.geteuid() == 0:
+                self._cgroup = limit_tools.create_pids_cgroup(self.sandbox.max_processes)
+        self.transport = "ipc"
+        self.ip = str(self._scratch.ipc / "k")
+        self.connection_file = str(self._scratch.ipc / "kernel.json")
+        env = dict(kw.get("env") or os.environ)
+        env["AUTOGRADER_CALL_TIMEOUT"] = str(self.sandbox.call_seconds)
+        plan = self._scratch.plan(env, limits=self.sandbox.limits(), network=self.sandbox.network,
+                                  extra_read=self.sandbox.extra_read_paths, require=self.sandbox.require,
+                                  cgroup=str(self._cgroup) if self._cgroup else None, disk_mb=self.sandbox.disk_mb)
+        leak = grader_readable_by_kernel(plan)
+        if leak:
+            self.log.warning("autograder sandbox: the grading package lies inside %s, which kernels may read; "
+                             "install it editable (pip install -e .) so rubrics stay out of reach", leak)
+        plan_file = self._scratch.root / "plan.json"
+        plan.dump(plan_file)
+        kw.update(cwd=str(self._scratch.work), env=plan.env)
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        wrapped = [sys.executable, "-m", "autograder.sandbox.launch", str(plan_file), "--", *kernel_cmd]
+        # The launcher runs before confinement with the grader's own environment (the kernel gets
+        # ``plan.env`` when the launcher replaces itself with it).
+        kw["env"] = {**env, "PYTHONPATH": _package_parent()}
+        return wrapped, kw
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
+            limit_tools.remove_cgroup(self._cgroup)
+            self._cgroup = None

@@ -1,0 +1,180 @@
+"""What a sandboxed kernel may touch, decided in the trusted process and applied in the kernel's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import stat
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .limits import Limits
+
+SYSTEM_READ = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/sys", "/dev/null", "/dev/zero",
+               "/dev/full", "/dev/urandom", "/dev/random"]
+ETC_READ = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "passwd", "group",
+            "nsswitch.conf", "hosts", "host.conf", "os-release", "mime.types", "matplotlibrc"]
+DEVICE_WRITE = ["/dev/null", "/dev/full"]
+ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "JPY_PARENT_PID", "JPY_SESSION_NAME", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION")
+ENV_KEEP_PREFIXES = ("LC_", "NBGRADER_", "AUTOGRADER_", "JUPYTER_PLATFORM", "PYTHONWARN")
+MAX_COPY_BYTES = 256 * 1024 * 1024
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+@dataclass
+class Plan:
+    scratch: str
+    workdir: str
+    readable: list[str]
+    writable: list[str]
+    env: dict[str, str]
+    limits: Limits = field(default_factory=Limits)
+    network: bool = False
+    cgroup: str | None = None
+    require: str = "none"          # "none", "landlock" or "full": refuse to run below that level
+    private_dirs: list[str] = field(default_factory=list)   # get a private tmpfs each (disk cap)
+    disk_mb: int = 512
+    stage: str = ""                # prepared contents, copied into the private dirs after mounting
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, path: str) -> Plan:
+        data = json.loads(Path(path).read_text())
+        data["limits"] = Limits(**data["limits"])
+        return cls(**data)
+
+
+def python_paths() -> list[str]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(p for p in site.getsitepackages() if os.path.isdir(p))
+    return sorted(paths)
+
+
+def _matplotlib_cache() -> Path:
+    if os.environ.get("MPLCONFIGDIR"):
+        return Path(os.environ["MPLCONFIGDIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matplotlib"
+
+
+def _probe_package() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+class Scratch:
+    """A private directory tree for one kernel: ``work`` (its cwd, a copy of the submission folder),
+    ``home``, ``tmp`` and ``ipc`` (writable) and ``lib`` (a read-only copy of the probe).
+
+    ``work`` and ``home`` are prepared under ``stage``; the kernel's launcher copies them in place after
+    it has mounted its private file systems.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.work, self.home, self.tmp, self.ipc, self.lib = (root / n for n in ("work", "home", "tmp", "ipc", "lib"))
+        self.stage = root / "stage"
+
+    @classmethod
+    def create(cls, submission: Path | str | None) -> Scratch:
+        base = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()  # short: unix socket paths
+        scratch = cls(Path(tempfile.mkdtemp(prefix="agsb-", dir=base)))
+        for folder in (scratch.work, scratch.home, scratch.tmp, scratch.ipc, scratch.lib, scratch.stage,
+                       scratch.stage / "work", scratch.stage / "home"):
+            folder.mkdir(mode=0o700)
+        if submission:
+            scratch._copy_submission(Path(submission))
+        scratch._copy_probe()
+        scratch._copy_font_cache()
+        return scratch
+
+    def _copy_submission(self, source: Path) -> None:
+        """Copy the submission's own files (not notebooks, never following symlinks, bounded size)."""
+        if not source.is_dir():
+            return
+        budget = MAX_COPY_BYTES
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source)
+            if path.is_symlink() or any(part.startswith(".") for part in rel.parts):
+                continue
+            target = self.stage / "work" / rel
+            if path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif path.is_file() and path.suffix != ".ipynb":
+                size = path.stat().st_size
+                if size > budget:
+                    continue
+                budget -= size
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+
+    def _copy_probe(self) -> None:
+        package = _probe_package()
+        target = self.lib / "autograder"
+        shutil.copytree(package / "probe", target / "probe",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copyfile(package / "__init__.py", target / "__init__.py")
+        for path in [target, *target.rglob("*")]:
+            path.chmod(stat.S_IRUSR | stat.S_IXUSR if path.is_dir() else stat.S_IRUSR)
+
+    def _copy_font_cache(self) -> None:
+        mpl = self.stage / "home" / ".matplotlib"
+        mpl.mkdir()
+        cache = _matplotlib_cache()
+        if cache.is_dir():
+            for font_list in cache.glob("fontlist-*.json"):
+                shutil.copyfile(font_list, mpl / font_list.name)
+
+    def environment(self, base: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in base.items() if k in ENV_KEEP or k.startswith(ENV_KEEP_PREFIXES)}
+        env.setdefault("PATH", os.defpath)
+        env.update(HOME=str(self.home), TMPDIR=str(self.tmp), PYTHONPATH=str(self.lib),
+                   MPLCONFIGDIR=str(self.home / ".matplotlib"), IPYTHONDIR=str(self.home / ".ipython"),
+                   JUPYTER_CONFIG_DIR=str(self.home / ".jupyter"), JUPYTER_DATA_DIR=str(self.home / ".jupyter-data"),
+                   JUPYTER_RUNTIME_DIR=str(self.ipc), PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1",
+                   # ipykernel's pipe for subprocess output needs TCP, which the sandbox denies
+                   PYTHONWARNINGS="ignore:Couldn't bind IOPub Pipe:UserWarning")
+        return env
+
+    def plan(self, env: dict[str, str], *, limits: Limits, network: bool = False, extra_read=(),
+             require: str = "none", cgroup: str | None = None, disk_mb: int = 512) -> Plan:
+        readable = [*python_paths(), *SYSTEM_READ, *(f"/etc/{n}" for n in ETC_READ), str(self.lib), *extra_read]
+        writable = [str(self.work), str(self.home), str(self.tmp), str(self.ipc), *DEVICE_WRITE]
+        return Plan(scratch=str(self.root), workdir=str(self.work), readable=readable, writable=writable,
+                    env=self.environment(env), limits=limits, network=network, cgroup=cgroup, require=require,
+                    private_dirs=[str(self.work), str(self.home), str(self.tmp)], disk_mb=disk_mb,
+                    stage=str(self.stage))
+
+    def cleanup(self) -> None:
+        for path in [self.lib, *self.lib.rglob("*")] if self.lib.exists() else []:
+            try:
+                path.chmod(0o700)
+            except OSError:
+                pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def unstage(plan: Plan) -> None:
+    """Copy the staged work and home folders into place (run by the launcher, after mounting)."""
+    for name in ("work", "home"):
+        source, target = Path(plan.stage) / name, Path(plan.scratch) / name
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+
+
+def grader_readable_by_kernel(plan: Plan) -> str | None:
+    """Where the trusted ``autograder`` package lies inside a path the kernel may read, if it does."""
+    package = str(_probe_package())
+    for path in plan.readable:
+        if path not in (str(Path(plan.scratch) / "lib"),) and (package + "/").startswith(path.rstrip("/") + "/"):
+            return path
+    return None
