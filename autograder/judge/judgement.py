@@ -98,7 +98,7 @@ class Judgement:
                           message="this call did not happen (an earlier call in the same check failed).")
             return None
         if call.error is not None:
-            key, text = explain_error(call.error, self.function)
+            key, text = explain_error(call.error, self.function, call.reverse_passes)
             self.add(what or label, False, weight=weight, detail=text, misconception=key)
             if first:
                 self.hard_fail = True

@@ -19,7 +19,7 @@ _PATTERNS: list[tuple[str, str | None, str]] = [
      "upstream_wrong_shape", ""),
     (r"Trying to backward through the graph a second time", "missing_retain_graph", ""),
     (r"does not require grad and does not have a grad_fn", "not_connected", ""),
-    (r"One of the differentiated Tensors appears to not have been used in the graph", None,
+    (r"appears to not have been used in the graph", None,
      "you asked for the gradient with respect to a tensor the output does not depend on (did you compute "
      "the output from a copy of it?). Pass `allow_unused=True` only if a zero derivative is really meant."),
     (r"a leaf Variable that requires grad is being used in an in-place operation", None,
@@ -28,7 +28,8 @@ _PATTERNS: list[tuple[str, str | None, str]] = [
     (r"Can't call numpy\(\) on Tensor that requires grad", None,
      "`.numpy()` needs a tensor without grad: call `.detach()` first — but a NumPy round trip also cuts "
      "autograd out, so keep the computation in torch."),
-    (r"element \d+ of differentiated tensors does not require grad", "missing_create_graph", ""),
+    (r"differentiated Tensors? does not require grad|element \d+ of differentiated tensors does not require grad",
+     "not_connected", ""),
     (r"One of the variables needed for gradient computation has been modified by an inplace operation",
      None, "a tensor autograd saved for the backward pass was changed in place afterwards. Use out-of-place "
      "operations (`x = x + 1` rather than `x += 1`) on tensors inside the graph."),
@@ -48,8 +49,16 @@ _PATTERNS: list[tuple[str, str | None, str]] = [
 ]
 
 
-def explain_error(error: ErrorValue, function: str) -> tuple[str, str]:
-    """(misconception key, student-facing message) for an exception raised by the student's code."""
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def explain_error(error: ErrorValue, function: str, reverse_passes: int = 0) -> tuple[str, str]:
+    """(misconception key, student-facing message) for an exception raised by the student's code.
+
+    ``reverse_passes`` made before the error refine the diagnosis: differentiating a tensor without a
+    ``grad_fn`` after a first pass means the first derivative was computed without ``create_graph``.
+    """
     where = ""
     if error.frames:
         frame = error.frames[-1]
@@ -64,10 +73,12 @@ def explain_error(error: ErrorValue, function: str) -> tuple[str, str]:
         return "exited", mc.message("exited")
     for pattern, key, hint in _PATTERNS:
         if re.search(pattern, error.message):
-            base = f"`{function}` raised {error.type}{where}: {_short(error.message)}. "
+            base = f"`{function}` raised {error.type}{where}: {_short(error.message).rstrip('.')}. "
+            if key == "not_connected" and reverse_passes >= 2 and "grad_fn" in error.message:
+                key = "missing_create_graph"
             if key is not None:
-                return key, base + mc.message(key)
-            return "other_error", base + hint
+                return key, base + _sentence(mc.message(key))
+            return "other_error", base + _sentence(hint)
     return "other_error", (f"`{function}` raised {error.type}{where}: {_short(error.message)}")
 
 

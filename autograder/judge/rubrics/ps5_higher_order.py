@@ -90,13 +90,13 @@ def _result(j, label: str = "result", *, what: str | None = None, unused_hint: s
         finding.detail = base + _sentence(mc.message("missing_create_graph")) + _CREATE_GRAPH_FIX
     elif re.search(_INPUT_NO_GRAD, error.message):
         finding.misconception = "not_connected"
-        finding.detail = base + ("you asked for a derivative with respect to a tensor that does not require "
+        finding.detail = base + ("You asked for a derivative with respect to a tensor that does not require "
                                  "grad (the caller's tensor?). Make a leaf copy, "
                                  "`x = x.detach().clone().requires_grad_(True)`, compute with it and "
                                  "differentiate with respect to that copy.")
     elif re.search(_UNUSED, error.message):
         finding.misconception = "unused_input" if unused_hint else "other_error"
-        finding.detail = base + (unused_hint or "you asked for the derivative with respect to a tensor the output "
+        finding.detail = base + (unused_hint or "You asked for the derivative with respect to a tensor the output "
                                  "does not depend on (did you compute the output from a copy of it?).")
     return call
 

@@ -1,0 +1,163 @@
+"""Kernels forked from the zygote, behind jupyter_client's usual KernelManager interface.
+
+``ForkedKernelManager`` prepares the sandbox exactly like ``SandboxedKernelManager`` (scratch copy,
+plan, unix-socket transport) but, instead of starting a new interpreter, asks the zygote to fork a
+warm child that confines itself and becomes the kernel. nbclient (and nbgrader's ``Execute``) drive it
+as any other kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import threading
+import time
+import typing as t
+import uuid
+
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+from autograder.sandbox.kernel_manager import SandboxedKernelManager
+
+
+class ZygoteClient:
+    """A line-delimited JSON connection to the zygote (one per worker process)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._buffer = b""
+
+    def request(self, **message) -> dict:
+        with self._lock:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self._sock.connect(self.path)
+            self._sock.sendall(json.dumps(message).encode() + b"\n")
+            while b"\n" not in self._buffer:
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("the kernel zygote closed the connection")
+                self._buffer += chunk
+            line, self._buffer = self._buffer.split(b"\n", 1)
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"kernel zygote: {reply['error']}")
+        return reply
+
+
+class ForkedProcess:
+    """Enough of ``subprocess.Popen`` for jupyter_client, for a process that is the zygote's child."""
+
+    stdin = stdout = stderr = None  # jupyter_client closes these after wait()
+
+    def __init__(self, pid: int, zygote: ZygoteClient) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._zygote = zygote
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        if self._pidfd is not None:
+            ready, _, _ = select.select([self._pidfd], [], [], 0)
+            if not ready:
+                return None
+        else:
+            try:
+                os.kill(self.pid, 0)
+                return None
+            except ProcessLookupError:
+                pass
+        status = self._zygote.request(op="status", pid=self.pid)
+        if status.get("running"):
+            return None
+        self.returncode = status.get("exit") if status.get("exit") is not None else -1
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)  # the kernel leads its own session
+        except ProcessLookupError:
+            pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class ZygoteProvisioner(LocalProvisioner):
+    zygote: ZygoteClient | None = None
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: t.Any):
+        km = self.parent
+        argv = km._kernel_argv
+        env = dict(kwargs.get("env") or {})
+        reply = self.zygote.request(op="fork", argv=argv, env=env, cwd=kwargs.get("cwd"), plan=km._plan_file,
+                                    log=km._kernel_log, course=km._course_root)
+        self.process = ForkedProcess(int(reply["pid"]), self.zygote)
+        self.pid = self.process.pid
+        self.pgid = self.process.pid
+        self.cwd = kwargs.get("cwd")
+        return self.connection_info
+
+    async def send_signal(self, signum: int) -> None:
+        if self.process is not None:
+            self.process.send_signal(signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    async def terminate(self, restart: bool = False) -> None:
+        if self.process is not None:
+            self.process.terminate()
+
+
+class ForkedKernelManager(SandboxedKernelManager):
+    """Set ``ForkedKernelManager.zygote`` (a ZygoteClient) before use."""
+
+    zygote: ZygoteClient | None = None
+    course_root: str = ""
+
+    async def _async_pre_start_kernel(self, **kw: t.Any):
+        self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+        if self.provisioner is None:
+            provisioner = ZygoteProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+            provisioner.zygote = self.zygote
+            self.provisioner = provisioner
+        wrapped, kw = await super()._async_pre_start_kernel(**kw)
+        # wrapped = [python, -m, autograder.sandbox.launch, PLAN, --, python, -m, ipykernel_launcher, ARGS...]
+        if "--" in wrapped:
+            self._plan_file = wrapped[wrapped.index("--") - 1]
+            kernel_cmd = wrapped[wrapped.index("--") + 1:]
+        else:  # sandbox disabled
+            self._plan_file = None
+            kernel_cmd = wrapped
+        self._kernel_argv = kernel_cmd[kernel_cmd.index("ipykernel_launcher") + 1:] if (
+            "ipykernel_launcher" in kernel_cmd) else kernel_cmd[1:]
+        scratch = self._scratch
+        self._kernel_log = str(scratch.root / "kernel.log") if scratch is not None else None
+        self._course_root = self.course_root
+        return wrapped, kw

@@ -1,0 +1,200 @@
+"""A warm parent for students' kernels.
+
+Started once per batch (``python -m autograder.batch.zygote SOCKET``), it imports torch, IPython,
+ipykernel, matplotlib and the probe, warms them up, and then forks one child per notebook on request.
+Each child confines itself (``autograder.sandbox``) and becomes an ordinary ipykernel on the
+connection file it was given, so the notebook is executed exactly as ``nbgrader autograde`` would,
+minus the interpreter start and ``import torch`` that a fresh kernel pays.
+
+The zygote never imports the judge, the rubrics or the gradebook: a student's child process can only
+find in memory what it could have imported itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+
+_children: dict[int, int | None] = {}   # pid -> exit status (None while running)
+
+
+def warm_up() -> None:
+    """Import and exercise what every grading kernel needs, single-threaded (fork-safe)."""
+    import torch
+
+    torch.set_num_threads(1)
+    import ipykernel.ipkernel  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import IPython  # noqa: F401
+    import matplotlib
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.font_manager  # noqa: F401  (loads the font cache)
+    import numpy  # noqa: F401
+    import torch.func
+
+    import autograder.probe  # noqa: F401
+    from autograder.probe.scenario import all_suites
+
+    all_suites()
+    x = torch.linspace(-1.0, 1.0, 4, dtype=torch.float64)
+    torch.func.jacrev(torch.sin)(x)
+    torch.func.jacfwd(torch.sin)(x)
+    torch.func.hessian(lambda t: (t**3).sum())(x)
+    y = x.clone().requires_grad_(True)
+    torch.autograd.grad((y**2).sum(), y, create_graph=True)
+    del matplotlib
+
+
+def _reap(signum=None, frame=None) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _children[pid] = os.waitstatus_to_exitcode(status)
+
+
+def _become_kernel(request: dict, keep: list[int]) -> None:
+    """In the forked child: confine, then run an ipykernel until it is shut down."""
+    code = 1
+    try:
+        os.setsid()
+        for fd in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        log = request.get("log")
+        if log:
+            out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+        env = dict(request["env"])
+        if request.get("plan"):
+            from autograder.sandbox.confine import confine
+            from autograder.sandbox.plan import Plan
+
+            plan = Plan.load(request["plan"])
+            report = confine(plan)
+            with open(os.path.join(plan.scratch, "ipc", "confinement.json"), "w") as fh:
+                json.dump(report, fh)
+            env = {**plan.env, **{k: v for k, v in env.items() if k.startswith("JPY_")}}
+        else:
+            os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(env)
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        base = [p for p in sys.path[1:] if p and os.path.abspath(p) != os.path.abspath(request.get("course", ""))]
+        sys.path[:] = ["", *extra, *base]
+        sys.argv = ["ipykernel_launcher", *request["argv"]]
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize(request["argv"])
+        # matplotlib read MPLBACKEND when the zygote imported it; re-read it as a fresh kernel would
+        import matplotlib
+
+        matplotlib.use(os.environ.get("MPLBACKEND", "module://matplotlib_inline.backend_inline"))
+        app.start()
+        code = 0
+    except BaseException:  # the child must never return into the zygote's loop
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _handle(request: dict, keep: list[int]) -> dict:
+    op = request.get("op")
+    if op == "fork":
+        pid = os.fork()
+        if pid == 0:
+            _become_kernel(request, keep)
+        _children[pid] = None
+        return {"pid": pid}
+    if op == "status":
+        _reap()
+        pid = int(request["pid"])
+        return {"pid": pid, "running": _children.get(pid, 0) is None, "exit": _children.get(pid)}
+    if op in ("ping", "shutdown"):
+        return {"ok": True}
+    return {"error": f"unknown op {op!r}"}
+
+
+def _kill_children() -> None:
+    for pid, status in list(_children.items()):
+        if status is None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def serve(path: str) -> None:
+    warm_up()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+    signal.signal(signal.SIGCHLD, _reap)
+
+    def stop(signum, frame):
+        _kill_children()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(64)
+    selector = selectors.DefaultSelector()
+    selector.register(server, selectors.EVENT_READ)
+    buffers: dict[socket.socket, bytes] = {}
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        for key, _ in selector.select():
+            sock = key.fileobj
+            if sock is server:
+                conn, _ = server.accept()
+                selector.register(conn, selectors.EVENT_READ)
+                buffers[conn] = b""
+                continue
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                selector.unregister(sock)
+                buffers.pop(sock, None)
+                sock.close()
+                continue
+            buffers[sock] += data
+            while b"\n" in buffers[sock]:
+                line, buffers[sock] = buffers[sock].split(b"\n", 1)
+                keep = [server.fileno(), *(s.fileno() for s in buffers)]
+                try:
+                    reply = _handle(json.loads(line), keep)
+                except Exception as exc:
+                    reply = {"error": f"{type(exc).__name__}: {exc}"}
+                sock.sendall(json.dumps(reply).encode() + b"\n")
+                if json.loads(line).get("op") == "shutdown":
+                    _kill_children()
+                    os._exit(0)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
