@@ -11,6 +11,13 @@ c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 # A deleted or renamed autograder test cell is restored from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
 
+# Before grading a submission: set symlinks and unreadable notebooks aside (kept, never deleted) and
+# grade an unreadable notebook as zero with its reason; grade a renamed notebook under its expected name.
+from autograder.nbgrader_plugins.submission_check import QUARANTINE, nbgrader_hook  # noqa: E402
+
+c.Autograde.pre_convert_hook = nbgrader_hook
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", QUARANTINE]
+
 # Autograding: the notebook runs in the student's kernel (where the hidden tests only *record* what the
 # student's functions return), then the trusted judge scores those records before nbgrader saves grades.
 c.Autograde.autograde_preprocessors = [

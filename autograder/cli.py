@@ -15,6 +15,37 @@ def _demo(args) -> int:
     return run(Path(args.dir), grader=args.grader, assignments=args.assignment or None)
 
 
+def _autograde(args) -> int:
+    import signal
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    from .batch.runner import autograde
+    from .batch.summary import print_summary
+    from .course import Course
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    course = Course.find()
+    console = Console()
+    class Rate(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:.2f} notebooks/s" if task.speed else "… notebooks/s")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        report = autograde(course, args.assignment, students=args.student or None, workers=args.workers,
+                           force=args.force, progress=progress)
+    print_summary(console, course.db_url, report)
+    if report.interrupted:
+        return 130
+    return 1 if any("grader error" in reason for _, reason in report.failures) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -25,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="grade with `autograder autograde` (fast) or plain `nbgrader autograde`")
     demo.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
     demo.set_defaults(handler=_demo)
+
+    grade = commands.add_parser("autograde", help="grade submitted/ into the gradebook, fast and resumably")
+    grade.add_argument("assignment")
+    grade.add_argument("--student", action="append", help="only this student (repeatable)")
+    grade.add_argument("--workers", type=int, default=None, help="parallel notebooks (default: CPU count)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    grade.set_defaults(handler=_autograde)
     return parser
 
 

@@ -194,6 +194,9 @@ _ENTRIES = [
     Misconception("hard_coded", "works only for one shape or example",
                   "your function gives the right answer for one example but not for others: it must work for "
                   "any input of the stated kind, not only the tutorial's."),
+    Misconception("unreadable_submission", "notebook could not be read",
+                  "your submitted notebook could not be graded: {reason}. Nothing in it earned points; "
+                  "your instructor has the original file."),
     Misconception("other_error", "raised an error", "{message}"),
     Misconception("wrong_values", "wrong values", "{message}"),
 ]

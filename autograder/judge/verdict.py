@@ -90,7 +90,7 @@ def judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str 
 
 
 def judge_records(grade_id: str, records: list, points: float | None = None,
-                  cell_problems: list[str] | None = None) -> CellVerdict:
+                  cell_problems: list[str] | None = None, unreadable: str | None = None) -> CellVerdict:
     """Score the test cell ``grade_id`` from the probe records found in its output.
 
     ``cell_problems`` are reasons the cell itself failed (timeout, dead kernel, an error before the
@@ -112,6 +112,9 @@ def judge_records(grade_id: str, records: list, points: float | None = None,
         by_id.setdefault(sid, []).append(record)
     duplicated = [sid for sid, recs in by_id.items() if len(recs) > 1]
     total_points = float(points) if points is not None else float(sum(s.weight for s in scenarios))
+    if unreadable:
+        results = [_failed(s, "unreadable_submission", reason=unreadable) for s in scenarios]
+        return CellVerdict(grade_id, function, total_points, 0.0, results, [], hidden=grade_id.endswith("_hidden"))
     if forged or duplicated:
         notes.append("This cell's output holds probe records the grader did not write (forged or duplicated); "
                      "it earns no points.")

@@ -45,6 +45,7 @@ class GuardedExecute(Execute):
         self._restarts = 0
         self._given_up = ""
         self._output_bytes: dict[int, int] = {}
+        self.confinement_problems: list[str] = []
         return super().preprocess(nb, resources, km)
 
     def create_kernel_manager(self):
@@ -68,6 +69,7 @@ class GuardedExecute(Execute):
             report = json.loads((scratch.ipc / "confinement.json").read_text())
         except (OSError, ValueError):
             return
+        self.confinement_problems = report.get("missing", [])
         if report.get("missing"):
             self.log.warning("autograder sandbox is degraded (level %s): %s", report.get("level"),
                              "; ".join(report["missing"]))

@@ -52,7 +52,7 @@ def verdict_outputs(verdict: CellVerdict) -> list[NotebookNode]:
     return [feedback, score]
 
 
-def judge_cell(cell) -> CellVerdict | None:
+def judge_cell(cell, unreadable: str | None = None) -> CellVerdict | None:
     """Judge one executed test cell in place; returns None for cells that are not the course's."""
     if not _is_test_cell(cell):
         if cell.cell_type == "code":  # records outside the course's test cells are forgeries: drop them
@@ -64,7 +64,7 @@ def judge_cell(cell) -> CellVerdict | None:
     records = [o["data"][MIME_TYPE] for o in cell.outputs
                if o.get("output_type") in ("display_data", "execute_result") and MIME_TYPE in o.get("data", {})]
     verdict = judge_records(grade_id, records, float(cell.metadata["nbgrader"]["points"]),
-                            cell_problems(cell.outputs))
+                            cell_problems(cell.outputs), unreadable=unreadable)
     execution_count = cell.get("execution_count")
     cell.outputs = verdict_outputs(verdict)
     cell.outputs[-1]["execution_count"] = execution_count
@@ -75,8 +75,12 @@ def judge_cell(cell) -> CellVerdict | None:
 class JudgeProbeRecords(NbGraderPreprocessor):
     """Judge the probe records of every autograder test cell (place it right after ``Execute``)."""
 
+    def preprocess(self, nb, resources):
+        self._unreadable = nb.metadata.get(METADATA_KEY, {}).get("unreadable")
+        return super().preprocess(nb, resources)
+
     def preprocess_cell(self, cell, resources, cell_index):
-        verdict = judge_cell(cell)
+        verdict = judge_cell(cell, getattr(self, "_unreadable", None))
         if verdict is not None and not verdict.full_marks:
             self.log.info("%s: %s/%s", verdict.grade_id, verdict.score, verdict.points)
         return cell, resources

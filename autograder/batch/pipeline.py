@@ -1,0 +1,148 @@
+"""Grade one submitted notebook the way ``nbgrader autograde`` does, in a worker process.
+
+The same nbgrader preprocessors run in the same order with the course's own configuration: the
+sanitizing ones (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata),
+then the autograding ones (Execute, the judge, LimitOutput, …). Only three things differ:
+the kernel is forked from the warm zygote, the notebook is kept in memory between the two passes, and
+the grades are returned to the coordinator — which writes them in batches — instead of being
+committed cell by cell.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import nbformat
+from nbconvert.preprocessors import Preprocessor
+from nbgrader import utils
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from traitlets.config import Config, LoggingConfigurable
+from traitlets.utils.importstring import import_item
+
+from .forked_kernel import ForkedKernelManager
+
+_DEFAULT_SANITIZE = ["nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
+                     "nbgrader.preprocessors.OverwriteKernelspec", "nbgrader.preprocessors.OverwriteCells",
+                     "nbgrader.preprocessors.CheckCellMetadata"]
+_COORDINATOR_STEPS = (SaveAutoGrades, AssignLatePenalties)   # they write the gradebook: done in batches
+_STOPPED = {"CellTimeoutError": "a cell ran past its time limit",
+            "DeadKernelError": "the kernel died (crash or resource limit); the notebook went on in a fresh one",
+            "NotebookTimeoutError": "the notebook ran past its total time limit",
+            "CellNotRun": "the kernel kept dying; the rest of the notebook was not run"}
+
+
+@dataclass
+class Job:
+    student: str
+    assignment: str
+    notebook: str            # name without .ipynb
+    submitted: str           # path of the submitted notebook
+    workdir: str             # the autograded folder (the kernel's scratch is copied from it)
+    db_url: str
+
+
+@dataclass
+class Result:
+    job: Job
+    notebook_json: str | None = None
+    grades: dict[str, float | None] = field(default_factory=dict)
+    comments: dict[str, str | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _classes(config: Config, name: str, default: list) -> list:
+    configured = config.Autograde.get(name) if "Autograde" in config else None
+    if configured is None:
+        from nbgrader.converters import Autograde
+
+        configured = Autograde.class_traits()[name].default()
+    classes = []
+    for item in configured or default:
+        cls = import_item(item) if isinstance(item, str) else item
+        if not issubclass(cls, _COORDINATOR_STEPS):
+            classes.append(cls)
+    return classes
+
+
+class NotebookGrader(LoggingConfigurable):
+    """Holds the course configuration for the preprocessors it creates (one per worker)."""
+
+    def __init__(self, config: Config, zygote, course_root: str) -> None:
+        super().__init__(config=config)
+        self.sanitize = _classes(config, "sanitize_preprocessors", _DEFAULT_SANITIZE)
+        self.autograde = _classes(config, "autograde_preprocessors", [])
+        ForkedKernelManager.zygote = zygote
+        ForkedKernelManager.course_root = course_root
+
+    def _instances(self, classes):
+        made = []
+        for cls in classes:
+            pp = cls(parent=self)
+            if hasattr(pp, "kernel_manager_class"):  # the Execute step
+                pp.kernel_manager_class = ForkedKernelManager
+                pp.shutdown_kernel = "immediate"
+            made.append(pp)
+        return made
+
+    def grade(self, job: Job) -> Result:
+        start = time.perf_counter()
+        result = Result(job)
+        try:
+            nb = nbformat.read(job.submitted, as_version=4)
+            resources = {
+                "unique_key": job.notebook, "output_files_dir": f"{job.notebook}_files",
+                "nbgrader": {"student": job.student, "assignment": job.assignment, "notebook": job.notebook,
+                             "db_url": job.db_url},
+                "metadata": {"name": job.notebook, "path": job.workdir},
+            }
+            for pp in self._instances(self.sanitize):
+                nb, resources = _apply(pp, nb, resources)
+            with utils.setenv(NBGRADER_EXECUTION="autograde"):
+                for pp in self._instances(self.autograde):
+                    nb, resources = _apply(pp, nb, resources)
+                    report = getattr(pp, "confinement_problems", None)
+                    if report:
+                        result.problems.append("sandbox degraded: " + "; ".join(report))
+            for cell in nb.cells:
+                if utils.is_grade(cell):
+                    score, _ = utils.determine_grade(cell, self.log)
+                    result.grades[cell.metadata.nbgrader["grade_id"]] = score
+                if utils.is_solution(cell) or utils.is_task(cell):
+                    unanswered = (cell.metadata.nbgrader.get("checksum") == utils.compute_checksum(cell)
+                                  and not utils.is_task(cell))
+                    result.comments[cell.metadata.nbgrader["grade_id"]] = "No response." if unanswered else None
+            result.problems.extend(_stopped(nb))
+            result.notebook_json = nbformat.writes(nb)
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        result.seconds = time.perf_counter() - start
+        return result
+
+
+def _apply(pp: Preprocessor, nb, resources):
+    return pp(nb, resources)
+
+
+def _stopped(nb) -> list[str]:
+    """One line per way the notebook's execution went wrong (timeouts, dead kernels, floods)."""
+    found: list[str] = []
+
+    def add(line: str) -> None:
+        if line not in found:
+            found.append(line)
+
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") in _STOPPED:
+                add(f"cell {index}: {_STOPPED[output['ename']]}")
+            elif output.get("output_type") == "stream" and "[output truncated:" in output.get("text", ""):
+                add(f"cell {index}: output truncated")
+        summary = cell.get("metadata", {}).get("autograder", {})
+        for note in summary.get("notes", []):
+            add(f"cell {index}: {note}")
+        if "timeout" in summary.get("misconceptions", []):
+            add(f"{summary.get('function')} did not finish within the time limit of one call")
+    return found

@@ -1,0 +1,319 @@
+"""``autograder autograde``: the coordinator.
+
+1. warm up, start the kernel zygote and fork the worker processes (before any gradebook connection);
+2. decide what to grade: every submission of the assignment, minus those already graded since they
+   were last submitted (unless ``--force``); check and repair broken submissions;
+3. prepare each ``autograded/`` folder as nbgrader does and hand its notebooks to the workers;
+4. write finished submissions in batches: notebooks, then gradebook rows in one transaction, then a
+   marker — so an interrupted run keeps every finished grade and the next one grades only the rest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..course import Course, CourseError
+from ..nbgrader_plugins.submission_check import QUARANTINE, check_submission
+from .gradebook_writer import Submission, ensure_students, write_grades
+from .pipeline import Job, Result
+
+MARKER = ".autograder-graded.json"
+FLUSH_SECONDS = 1.0
+FLUSH_SIZE = 16
+
+
+@dataclass
+class RunReport:
+    assignment: str
+    graded: list[Submission] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)   # (who, one-line reason)
+    seconds: float = 0.0
+    interrupted: bool = False
+    notebooks_graded: int = 0
+
+
+# ---------------------------------------------------------------------- processes
+
+class Zygote:
+    def __init__(self, course_root: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="agz-", dir="/tmp" if os.path.isdir("/tmp") else None))
+        self.path = str(self.dir / "zygote.sock")
+        env = {**os.environ, "PYTHONNOUSERSITE": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "autograder.batch.zygote", self.path],
+                                        stdout=subprocess.PIPE, text=True, cwd=str(course_root), env=env,
+                                        start_new_session=True)
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            raise CourseError("the kernel zygote did not start (see the messages above)")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _worker(jobs, results, zygote_path: str, config, course_root: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)      # the coordinator stops us with SIGTERM
+    import torch
+
+    torch.set_num_threads(1)
+    from .forked_kernel import ZygoteClient
+    from .pipeline import NotebookGrader
+
+    grader = NotebookGrader(config, ZygoteClient(zygote_path), course_root)
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        results.put(grader.grade(job))
+
+
+def _warm_up() -> None:
+    """Imports and first calls paid once here, not by every worker (they are forked from us)."""
+    import torch
+
+    torch.set_num_threads(1)  # no OpenMP pool before fork
+    import nbclient  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+
+    from ..judge import reference_math as rm
+    from ..judge.rubrics import get
+    from ..nbgrader_plugins import execute  # noqa: F401
+
+    get("vjp")
+    x = torch.linspace(-1.0, 1.0, 3, dtype=torch.float64)
+    rm.jacobian(torch.sin, x)
+    rm.hessian(lambda t: (t**3).sum(), x)
+
+
+# ---------------------------------------------------------------------- bookkeeping
+
+def _fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and QUARANTINE not in path.parts:
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _already_graded(course: Course, student: str, assignment: str) -> bool:
+    marker = course.autograded / student / assignment / MARKER
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded.get("fingerprint") == _fingerprint(course.submitted / student / assignment)
+
+
+def _prepare_destination(course: Course, config, student: str, assignment: str) -> Path:
+    """As nbgrader: the student's other files, then the instructor's (non-notebook) source files."""
+    from nbgrader.utils import find_all_files
+
+    source = course.submitted / student / assignment
+    dest = course.autograded / student / assignment
+    if dest.exists():
+        for path in [dest, *dest.rglob("*")]:
+            try:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            except OSError:
+                pass
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    ignore = list(config.CourseDirectory.get("ignore", [".ipynb_checkpoints", "*.pyc", "__pycache__",
+                                                          "feedback"]))
+    for origin, patterns in ((source, ignore + ["*.ipynb"]), (course.source / assignment, ignore + ["*.ipynb"])):
+        if origin == course.source / assignment:
+            excluded = set(config.Autograde.get("exclude_overwriting", {}).get(assignment, []))
+        else:
+            excluded = set()
+        for filename in find_all_files(str(origin), patterns):
+            rel = os.path.relpath(filename, origin)
+            if rel in excluded or os.path.islink(filename):
+                continue
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                target.unlink()
+            shutil.copy(filename, target)
+    return dest
+
+
+def _finish(course: Course, config, batch: list[Submission], report: RunReport, db_url: str) -> None:
+    """Write a batch: notebooks, one gradebook transaction, then the resume markers."""
+    permissions = 0o664 if config.CourseDirectory.get("groupshared", False) else 0o444
+    for sub in batch:
+        dest = course.autograded / sub.student / sub.assignment
+        for name, result in sub.results.items():
+            if result.notebook_json is not None and result.error is None:
+                target = dest / f"{name}.ipynb"
+                tmp = target.with_suffix(".ipynb.tmp")
+                tmp.write_text(result.notebook_json)
+                os.replace(tmp, target)
+    write_grades(db_url, config, batch)
+    for sub in batch:
+        dest = course.autograded / sub.student / sub.assignment
+        marker = {"fingerprint": _fingerprint(course.submitted / sub.student / sub.assignment),
+                  "graded_at": time.time(), "problems": sub.problems}
+        (dest / MARKER).write_text(json.dumps(marker))
+        for path in dest.rglob("*"):
+            if path.is_file():
+                path.chmod(permissions)
+        report.graded.append(sub)
+
+
+# ---------------------------------------------------------------------- the run
+
+def autograde(course: Course, assignment: str, students: list[str] | None = None, workers: int | None = None,
+              force: bool = False, progress=None) -> RunReport:
+    report = RunReport(assignment)
+    start = time.perf_counter()
+    expected = course.notebooks(assignment)
+    all_students = course.students(assignment)
+    if students:
+        unknown = sorted(set(students) - set(all_students))
+        if unknown:
+            raise CourseError(f"no submission of {assignment} for: {', '.join(unknown)} "
+                              f"(looked in {course.submitted}/<student>/{assignment})")
+        all_students = [s for s in all_students if s in students]
+    lock_path = course.root / ".autograder-autograde.lock"
+    lock = open(lock_path, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise CourseError(f"another `autograder autograde` is running in this course ({lock_path})") from None
+    config = course.config()
+    db_url = course.db_url
+    todo = [s for s in all_students if force or not _already_graded(course, s, assignment)]
+    report.skipped = [s for s in all_students if s not in todo]
+    if not todo:
+        report.seconds = time.perf_counter() - start
+        return report
+    workers = max(1, workers or os.cpu_count() or 1)
+    _warm_up()
+    zygote = Zygote(course.root)
+    ctx = mp.get_context("fork")
+    jobs, results = ctx.Queue(), ctx.Queue()
+    pool = [ctx.Process(target=_worker, args=(jobs, results, zygote.path, config, str(course.root)), daemon=True)
+            for _ in range(min(workers, len(todo) * len(expected)))]
+    for process in pool:
+        process.start()
+    try:
+        _check_assignment(db_url, assignment)
+        pending = _plan(course, config, assignment, todo, expected, db_url, report)
+        ensure_students(db_url, pending.values())
+        total = sum(len(sub.notebooks_to_grade) for sub in pending.values())
+        task = progress.add_task(f"grading {assignment}", total=total) if progress else None
+        for sub in pending.values():
+            for job in sub.jobs:
+                jobs.put(job)
+        _collect(course, config, pending, results, report, db_url, pool, progress, task)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        for process in pool:
+            if process.is_alive():
+                process.terminate()
+        zygote.close()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _check_assignment(db_url: str, assignment: str) -> None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise CourseError(f"{assignment} is not in the gradebook: run `nbgrader generate_assignment "
+                              f"{assignment}` first") from None
+
+
+def _plan(course, config, assignment, students, expected, db_url, report) -> dict[str, Submission]:
+    pending: dict[str, Submission] = {}
+    for student in students:
+        folder = course.submitted / student / assignment
+        check = check_submission(folder, expected, course.release / assignment)
+        timestamp = _timestamp(folder)
+        dest = _prepare_destination(course, config, student, assignment)
+        sub = Submission(student, assignment, timestamp, list(expected), problems=list(check.problems))
+        sub.jobs = [Job(student, assignment, name, str(folder / f"{name}.ipynb"), str(dest), db_url)
+                    for name in expected if (folder / f"{name}.ipynb").exists()]
+        sub.notebooks_to_grade = [job.notebook for job in sub.jobs]
+        for problem in check.problems:
+            report.failures.append((student, problem))
+        pending[student] = sub
+    return pending
+
+
+def _timestamp(folder: Path):
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    if not path.exists():
+        return None
+    try:
+        return parse_utc(path.read_text().strip())
+    except Exception:
+        return None
+
+
+def _collect(course, config, pending, results, report, db_url, pool, progress, task) -> None:
+    remaining = {s: set(sub.notebooks_to_grade) for s, sub in pending.items()}
+    batch: list[Submission] = [sub for s, sub in pending.items() if not remaining[s]]
+    try:
+        _collect_loop(course, config, pending, results, report, db_url, pool, progress, task, remaining, batch)
+    finally:  # an interruption keeps every submission that finished
+        if batch:
+            _finish(course, config, batch, report, db_url)
+
+
+def _collect_loop(course, config, pending, results, report, db_url, pool, progress, task, remaining, batch):
+    last_flush = time.monotonic()
+    while any(remaining.values()):
+        try:
+            result: Result = results.get(timeout=0.5)
+        except queue.Empty:
+            if not any(p.is_alive() for p in pool):
+                raise RuntimeError("every grading worker died") from None
+            result = None
+        if result is not None:
+            sub = pending[result.job.student]
+            sub.results[result.job.notebook] = result
+            remaining[result.job.student].discard(result.job.notebook)
+            report.notebooks_graded += 1
+            if result.error:
+                report.failures.append((result.job.student, f"{result.job.notebook}: grader error: {result.error}"))
+            for problem in result.problems:
+                report.failures.append((result.job.student, f"{result.job.notebook}: {problem}"))
+                sub.problems.append(f"{result.job.notebook}: {problem}")
+            if progress:
+                progress.advance(task)
+            if not remaining[result.job.student]:
+                batch.append(sub)
+        if batch and (len(batch) >= FLUSH_SIZE or time.monotonic() - last_flush > FLUSH_SECONDS):
+            _finish(course, config, batch, report, db_url)
+            batch.clear()
+            last_flush = time.monotonic()
