@@ -22,7 +22,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # student's functions return), then the trusted judge scores those records before nbgrader saves grades.
 c.Autograde.autograde_preprocessors = [
     "autograder.nbgrader_plugins.execute.GuardedExecute",  # nbgrader's Execute, in the sandbox
-    "autograder.nbgrader_plugins.JudgeProbeRecords",
+    "autograder.nbgrader_plugins.judge_probes.JudgeProbeRecords",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -48,5 +48,5 @@ c.Sandbox.call_seconds = 10      # one call of a student's function by a hidden 
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "autograder.nbgrader_plugins.StripHiddenTests",
+    "autograder.nbgrader_plugins.feedback.StripHiddenTests",
 ]

@@ -22,15 +22,19 @@ def _autograde(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
+    from .batch.forked_kernel import Zygote
+    from .course import Course
+
+    course = Course.find()
+    zygote = Zygote(course.root)  # warms up while the grader imports nbgrader and torch
+
     from .batch.runner import autograde
     from .batch.summary import print_summary
-    from .course import Course
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    course = Course.find()
     console = Console()
     class Rate(ProgressColumn):
         def render(self, task):
@@ -39,7 +43,7 @@ def _autograde(args) -> int:
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         report = autograde(course, args.assignment, students=args.student or None, workers=args.workers,
-                           force=args.force, progress=progress)
+                           force=args.force, progress=progress, zygote=zygote)
     print_summary(console, course.db_url, report)
     if report.interrupted:
         return 130

@@ -11,16 +11,51 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import typing as t
 import uuid
+from pathlib import Path
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from autograder.sandbox.kernel_manager import SandboxedKernelManager
+
+
+class Zygote:
+    """The warm parent process (``autograder.batch.zygote``); start it early, it warms up on its own."""
+
+    def __init__(self, course_root: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="agz-", dir="/tmp" if os.path.isdir("/tmp") else None))
+        self.path = str(self.dir / "zygote.sock")
+        env = {**os.environ, "PYTHONNOUSERSITE": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "autograder.batch.zygote", self.path],
+                                        stdout=subprocess.PIPE, text=True, cwd=str(course_root), env=env,
+                                        start_new_session=True)
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        if not self._ready:
+            line = self.process.stdout.readline().strip()
+            if line != "ready":
+                raise RuntimeError("the kernel zygote did not start (see the messages above)")
+            self._ready = True
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 
 class ZygoteClient:

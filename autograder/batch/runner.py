@@ -18,15 +18,13 @@ import os
 import queue
 import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import Course, CourseError
 from ..nbgrader_plugins.submission_check import QUARANTINE, check_submission
+from .forked_kernel import Zygote
 from .gradebook_writer import Submission, ensure_students, write_grades
 from .pipeline import Job, Result
 
@@ -47,28 +45,6 @@ class RunReport:
 
 
 # ---------------------------------------------------------------------- processes
-
-class Zygote:
-    def __init__(self, course_root: Path) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="agz-", dir="/tmp" if os.path.isdir("/tmp") else None))
-        self.path = str(self.dir / "zygote.sock")
-        env = {**os.environ, "PYTHONNOUSERSITE": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "autograder.batch.zygote", self.path],
-                                        stdout=subprocess.PIPE, text=True, cwd=str(course_root), env=env,
-                                        start_new_session=True)
-        line = self.process.stdout.readline().strip()
-        if line != "ready":
-            raise CourseError("the kernel zygote did not start (see the messages above)")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def _worker(jobs, results, zygote_path: str, config, course_root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
@@ -184,7 +160,8 @@ def _finish(course: Course, config, batch: list[Submission], report: RunReport, 
 # ---------------------------------------------------------------------- the run
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None, workers: int | None = None,
-              force: bool = False, progress=None) -> RunReport:
+              force: bool = False, progress=None, zygote: Zygote | None = None) -> RunReport:
+    """Grade ``assignment``. Pass a ``zygote`` started early to overlap its warm-up with ours."""
     report = RunReport(assignment)
     start = time.perf_counter()
     expected = course.notebooks(assignment)
@@ -207,10 +184,13 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     report.skipped = [s for s in all_students if s not in todo]
     if not todo:
         report.seconds = time.perf_counter() - start
+        if zygote is not None:
+            zygote.close()
         return report
     workers = max(1, workers or os.cpu_count() or 1)
+    zygote = zygote or Zygote(course.root)
     _warm_up()
-    zygote = Zygote(course.root)
+    zygote.wait_ready()
     ctx = mp.get_context("fork")
     jobs, results = ctx.Queue(), ctx.Queue()
     pool = [ctx.Process(target=_worker, args=(jobs, results, zygote.path, config, str(course.root)), daemon=True)

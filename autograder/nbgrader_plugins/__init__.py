@@ -1,7 +1,10 @@
 """Extensions that plug into nbgrader's own pipeline through ``nbgrader_config.py``, so the plain
-``nbgrader autograde`` / ``generate_feedback`` commands grade the course correctly."""
+``nbgrader autograde`` / ``generate_feedback`` commands grade the course correctly:
 
-from .feedback import StripHiddenTests
-from .judge_probes import JudgeProbeRecords
+* ``execute.GuardedExecute`` — nbgrader's Execute in the sandbox, surviving dead kernels;
+* ``judge_probes.JudgeProbeRecords`` — the trusted judge that scores the hidden tests' records;
+* ``feedback.StripHiddenTests`` — feedback without hidden test code;
+* ``submission_check.nbgrader_hook`` — broken submissions made gradable, nothing lost.
 
-__all__ = ["JudgeProbeRecords", "StripHiddenTests"]
+(No imports here: the batch grader loads ``submission_check`` without loading nbgrader.)
+"""

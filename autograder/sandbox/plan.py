@@ -23,6 +23,7 @@ ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "PYTHONHASHSEED", "OMP_NUM
             "JPY_PARENT_PID", "JPY_SESSION_NAME", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION")
 ENV_KEEP_PREFIXES = ("LC_", "NBGRADER_", "AUTOGRADER_", "JUPYTER_PLATFORM", "PYTHONWARN")
 MAX_COPY_BYTES = 256 * 1024 * 1024
+MAX_COPY_FILES = 2000
 
 
 class SandboxError(RuntimeError):
@@ -101,8 +102,10 @@ class Scratch:
         """Copy the submission's own files (not notebooks, never following symlinks, bounded size)."""
         if not source.is_dir():
             return
-        budget = MAX_COPY_BYTES
+        budget, files = MAX_COPY_BYTES, 0
         for path in sorted(source.rglob("*")):
+            if files >= MAX_COPY_FILES:
+                break
             rel = path.relative_to(source)
             if path.is_symlink() or any(part.startswith(".") for part in rel.parts):
                 continue
@@ -114,6 +117,7 @@ class Scratch:
                 if size > budget:
                     continue
                 budget -= size
+                files += 1
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
 
