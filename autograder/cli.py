@@ -50,13 +50,38 @@ def _autograde(args) -> int:
     return 1 if any("grader error" in reason for _, reason in report.failures) else 0
 
 
+def _report(args) -> int:
+    from rich.console import Console
+
+    from .course import Course
+    from .reporting.class_report import build, print_table, write
+
+    course = Course.find()
+    report = build(course, args.assignment)
+    console = Console()
+    print_table(console, report)
+    for path in write(course, report):
+        console.print(f"wrote {path}")
+    return 0
+
+
+def _gradescope(args) -> int:
+    from .course import Course
+    from .gradescope.package import build_zip
+
+    course = Course.find()
+    out = build_zip(course, args.assignment, Path(args.output) if args.output else None)
+    print(f"wrote {out}: upload it as the Gradescope autograder of {args.assignment}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run the full instructor cycle on a sample cohort")
     demo.add_argument("--dir", default="build/demo", help="throwaway course directory (default: build/demo)")
-    demo.add_argument("--grader", choices=("autograder", "nbgrader"), default="nbgrader",
+    demo.add_argument("--grader", choices=("autograder", "nbgrader"), default="autograder",
                       help="grade with `autograder autograde` (fast) or plain `nbgrader autograde`")
     demo.add_argument("--assignment", action="append", help="only these assignments (repeatable)")
     demo.set_defaults(handler=_demo)
@@ -67,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, default=None, help="parallel notebooks (default: CPU count)")
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded")
     grade.set_defaults(handler=_autograde)
+
+    report = commands.add_parser("report", help="per function: full marks and misconceptions (table + PNG)")
+    report.add_argument("assignment")
+    report.set_defaults(handler=_report)
+
+    gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip for an assignment")
+    gradescope.add_argument("assignment")
+    gradescope.add_argument("--output", help="zip path (default: gradescope/<assignment>.zip)")
+    gradescope.set_defaults(handler=_gradescope)
     return parser
 
 

@@ -108,11 +108,14 @@ class LabServer:
                 raise RuntimeError(f"jupyter lab did not answer within {timeout}s:\n{self.log_tail()}")
             time.sleep(0.25)  # polling a port that is not open yet: there is nothing to wait on
 
-    def api(self, path: str, method: str = "GET", data: bytes | None = None, timeout: float = 30):
+    def api_text(self, path: str, method: str = "GET", data: bytes | None = None, timeout: float = 30) -> str:
         request = urllib.request.Request(f"{self.base}/{path}", method=method, data=data,
                                          headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
+            return response.read().decode()
+
+    def api(self, path: str, method: str = "GET", data: bytes | None = None, timeout: float = 30):
+        body = self.api_text(path, method, data, timeout)
         return json.loads(body) if body else None
 
     def url(self, path: str, **query: str) -> str:
