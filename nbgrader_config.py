@@ -18,6 +18,15 @@ from autograder.nbgrader_plugins.submission_check import QUARANTINE, nbgrader_ho
 c.Autograde.pre_convert_hook = nbgrader_hook
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", QUARANTINE]
 
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "autograder.nbgrader_plugins.sanitize.ForgetUnknownCells",  # cells whose grade id a student invented
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Autograding: the notebook runs in the student's kernel (where the hidden tests only *record* what the
 # student's functions return), then the trusted judge scores those records before nbgrader saves grades.
 c.Autograde.autograde_preprocessors = [

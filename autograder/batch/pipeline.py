@@ -109,11 +109,11 @@ class NotebookGrader(LoggingConfigurable):
             for cell in nb.cells:
                 if utils.is_grade(cell):
                     score, _ = utils.determine_grade(cell, self.log)
-                    result.grades[cell.metadata.nbgrader["grade_id"]] = score
+                    result.grades[cell.metadata["nbgrader"]["grade_id"]] = score
                 if utils.is_solution(cell) or utils.is_task(cell):
-                    unanswered = (cell.metadata.nbgrader.get("checksum") == utils.compute_checksum(cell)
-                                  and not utils.is_task(cell))
-                    result.comments[cell.metadata.nbgrader["grade_id"]] = "No response." if unanswered else None
+                    meta = cell.metadata["nbgrader"]
+                    unanswered = meta.get("checksum") == utils.compute_checksum(cell) and not utils.is_task(cell)
+                    result.comments[meta["grade_id"]] = "No response." if unanswered else None
             result.problems.extend(_stopped(nb))
             result.notebook_json = nbformat.writes(nb)
         except Exception as exc:

@@ -172,12 +172,13 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
             raise CourseError(f"no submission of {assignment} for: {', '.join(unknown)} "
                               f"(looked in {course.submitted}/<student>/{assignment})")
         all_students = [s for s in all_students if s in students]
-    lock_path = course.root / ".autograder-autograde.lock"
+    lock_path = course.root / f".autograder-autograde-{assignment}.lock"
     lock = open(lock_path, "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise CourseError(f"another `autograder autograde` is running in this course ({lock_path})") from None
+        raise CourseError(f"another `autograder autograde {assignment}` is running in this course "
+                          f"({lock_path})") from None
     config = course.config()
     db_url = course.db_url
     todo = [s for s in all_students if force or not _already_graded(course, s, assignment)]

@@ -8,6 +8,7 @@ sockets in that scratch tree (so it needs no network at all), and its command is
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import typing as t
 
@@ -63,6 +64,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         return wrapped, kw
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        pgid = getattr(self.provisioner, "pgid", None)
+        if pgid and self.sandbox.enabled:  # processes the student's code left behind in the kernel's group
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
             if self._scratch is not None:

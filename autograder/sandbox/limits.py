@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -82,8 +84,24 @@ def join_cgroup(group: Path) -> None:
 
 
 def remove_cgroup(group: Path | str | None) -> None:
-    if group:
+    """Kill whatever the kernel left behind in its cgroup (forked children), then remove the cgroup."""
+    if not group:
+        return
+    group = Path(group)
+    for _ in range(50):
         try:
-            Path(group).rmdir()
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
         except OSError:
-            pass
+            return
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    try:
+        group.rmdir()
+    except OSError:
+        pass

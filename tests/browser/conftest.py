@@ -1,13 +1,14 @@
 """Fixtures of the browser tests: a throwaway copy of the course, JupyterLab started in it, Chromium.
 
 * ``course``: ``source/`` and ``nbgrader_config.py`` copied under /tmp, ``nbgrader generate_assignment
-  ps2_vjp --force`` and one student's ps2_vjp submission in ``submitted/`` (made from the pristine
-  release, before the student test edits ``release/``).
+  ps2_vjp --force``, one student in the gradebook and their ps2_vjp submission in ``submitted/``
+  (made from the pristine release, before the student test edits ``release/``).
 * ``graded``: the same course once ``nbgrader generate_assignment <ps> --force`` has run for the four
-  other assignments, the student is in the gradebook, and ``nbgrader autograde ps2_vjp --force`` and
-  ``nbgrader generate_feedback ps2_vjp --force`` are done. These steps run in a background thread
-  from the start, so that they overlap the student test (which only needs ps2_vjp's release); the
-  student test is therefore run first (``pytest_collection_modifyitems``).
+  other assignments and ``nbgrader autograde ps2_vjp --force`` and ``nbgrader generate_feedback
+  ps2_vjp --force`` are done. These commands run in a background thread from the start, so that they
+  overlap the tests that only need ps2_vjp's release; those tests therefore run first
+  (``pytest_collection_modifyitems``).
+* ``pristine_release``: the release notebooks as generated (the student test edits ps2_vjp's).
 * ``lab``: ``jupyter lab`` running in the course root on a free port, with a random token.
 * ``page``: a fresh Chromium (new profile) per test; a failing test leaves ``FAILED-<test>.png``.
 
@@ -53,8 +54,6 @@ class _Grading(threading.Thread):
                 if assignment != "ps2_vjp":
                     nbgrader(self.root, "generate_assignment", assignment, "--force")
                     keep_release(self.root, assignment, self.pristine)
-            nbgrader(self.root, "db", "student", "add", STUDENT["id"], f"--first-name={STUDENT['first_name']}",
-                     f"--last-name={STUDENT['last_name']}")
             nbgrader(self.root, "autograde", "ps2_vjp", "--force")
             nbgrader(self.root, "generate_feedback", "ps2_vjp", "--force")
         except BaseException as err:  # re-raised in the test that waits for it
@@ -76,6 +75,16 @@ def keep_release(root: Path, assignment: str, pristine: Path) -> None:
     shutil.copytree(root / "release" / assignment, pristine / assignment)
 
 
+def add_student(root: Path) -> None:
+    """What ``nbgrader db student add`` does (in-process: a command costs seconds of start-up)."""
+    from nbgrader.api import Gradebook
+    from traitlets.config import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id=config.CourseDirectory.course_id) as gb:
+        gb.update_or_create_student(STUDENT["id"], first_name=STUDENT["first_name"], last_name=STUDENT["last_name"])
+
+
 @pytest.fixture(scope="session")
 def _preparation(tmp_path_factory, request) -> _Grading:
     root = tmp_path_factory.mktemp("course")
@@ -88,6 +97,7 @@ def _preparation(tmp_path_factory, request) -> _Grading:
     solutions = answers("ps2_vjp")
     solutions[SUBMITTED_MISTAKE] = MISTAKES[SUBMITTED_MISTAKE][1]
     submit(root, STUDENT["id"], "ps2_vjp", fill(release(root, "ps2_vjp"), solutions))
+    add_student(root)
     grading = _Grading(root, pristine)
     if any("graded" in getattr(item, "fixturenames", ()) for item in request.session.items):
         grading.start()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import nbformat
 from playwright.sync_api import BrowserContext, Locator, Page, Playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ASSIGNMENTS = ["ps1_backward", "ps2_vjp", "ps3_accumulation", "ps4_jacobians", "ps5_higher_order"]
 # The graded submission: every function right except weighted_upstream, which weights the first
@@ -238,7 +239,7 @@ class NotebookUI:
 
     # -- actions
     def open(self, lab: LabServer) -> NotebookUI:
-        self.page.goto(lab.url(f"lab/tree/{self.relpath}"))
+        self.page.goto(lab.url(f"lab/tree/{self.relpath}", reset=""))   # reset: no tabs left from earlier tests
         self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for()
         self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
         # JupyterLab adds the cells in batches; all of them are in the page once the notebook is ready
@@ -257,7 +258,12 @@ class NotebookUI:
         counts = [int(m.group(1)) for p in self.code_prompts() if (m := re.search(r"\[(\d+)\]", p))]
         before = max(counts, default=0)
         self.menu("Run", "runmenu:run-all")
-        self.page.wait_for_function(_RUN_DONE_JS, arg=before, timeout=timeout)
+        try:
+            self.page.wait_for_function(_RUN_DONE_JS, arg=before, timeout=timeout)
+        except PlaywrightTimeout as err:
+            status = self.page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status")
+            raise AssertionError(f"Run All did not finish within {timeout / 1000:.0f}s (kernel {status}, "
+                                 f"prompts before: up to [{before}], now: {self.code_prompts()})") from err
 
     def type_code(self, index: int, code: str) -> None:
         """Replace a cell's code through its editor, as a student would (select all, then type).
@@ -275,18 +281,17 @@ class NotebookUI:
         self.page.keyboard.press("Escape")    # back to command mode, like clicking outside
 
     def wait_for_image(self, index: int) -> Locator:
+        """The first image output of a cell, scrolled into view and decoded.
+
+        Scrolled first: cells out of view are not laid out (CSS content-visibility), so their
+        outputs never count as visible.
+        """
+        scroll_to_top(self.page, self.cell(index))
         image = self.cell(index).locator(".jp-OutputArea-output img").first
-        image.wait_for()
-        image.evaluate("img => img.decode ? img.decode() : null")
+        image.wait_for(state="attached")
+        self.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
         return image
 
     def saved(self):
         return nbformat.read(self.path, as_version=4)
 
-
-def jupyter(*args: str, env: dict[str, str]) -> str:
-    """Run a ``jupyter`` subcommand of this environment; its output without colour codes."""
-    done = subprocess.run([str(Path(sys.executable).parent / "jupyter"), *args], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert done.returncode == 0, f"jupyter {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)

@@ -3,7 +3,8 @@ labelled axes, the cell prints a one-line reading; then the executed notebook is
 
 The notebooks run with nbclient (cheaper than clicking through them); a first, injected cell makes
 matplotlib's figures describe themselves (titles, axis labels) in the text/plain part of their output,
-so the checks read what was drawn, not the source code.
+so the checks read what was drawn, not the source code. The injected cell is removed again before the
+notebook is shown.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ PLOTS = {
 DESCRIBE_FIGURES = '''
 import json as _json
 import matplotlib.figure as _figure
+import matplotlib.pyplot as _plt
+
+_plt.close(_plt.figure())    # loads the inline backend, which resets the formatters of Figure
 
 def _describe_figure(fig, printer, cycle):
     axes = [{"title": " ".join(t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right")) if t),

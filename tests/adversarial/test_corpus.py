@@ -1,0 +1,187 @@
+"""The adversarial corpus under both graders: every attack is contained, every broken submission is
+graded for what it earned with a clear reason, bystanders are graded normally, and nothing outside the
+kernels' scratch directories changes. The two graders must also agree cell by cell (issue: same grades).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from corpus import ASSIGNMENT, ATTACKS, FULL, FUNCTIONS, NOTEBOOK, TEST_LIMITS
+from course_fixtures import answers, grades, new_course, release, submit
+
+from autograder.demo.cohort import fill
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+BYSTANDERS = ("bystander-a", "bystander-b")
+BIN = Path(sys.executable).parent
+_RUNS: dict[str, dict] = {}
+
+
+def _tree_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _build(root: Path) -> Path:
+    course = new_course(root, [ASSIGNMENT])
+    with open(course / "nbgrader_config.py", "a") as fh:
+        fh.write(TEST_LIMITS)
+    correct = answers(ASSIGNMENT)
+    rel = release(course, ASSIGNMENT)
+    for student in BYSTANDERS:
+        submit(course, student, ASSIGNMENT, fill(rel, correct))
+    paths = {"source": str(course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
+             "gradebook": str(course / "gradebook.db"),
+             "other": str(course / "submitted" / BYSTANDERS[0] / ASSIGNMENT / f"{NOTEBOOK}.ipynb")}
+    for attack in ATTACKS:
+        nb, raw, extra = attack.build(rel, correct, paths)
+        folder = course / "submitted" / attack.student / ASSIGNMENT
+        if extra.get("rename"):
+            folder.mkdir(parents=True)
+            nbformat.write(nb, folder / extra["rename"])
+            (folder / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
+            continue
+        if nb is None and raw is None:
+            submit(course, attack.student, ASSIGNMENT, None, extra_files=extra.get("files"))
+            (folder / f"{NOTEBOOK}.ipynb").unlink(missing_ok=True)
+            continue
+        submit(course, attack.student, ASSIGNMENT, nb, raw=raw)
+        for name, target in extra.get("symlinks", {}).items():
+            os.symlink(target, folder / name)
+    return course
+
+
+def _run(grader: str, tmp_path_factory) -> dict:
+    if grader in _RUNS:
+        return _RUNS[grader]
+    course = _build(tmp_path_factory.mktemp(f"corpus-{grader}"))
+    protected = {"source": _tree_hash(course / "source"), "release": _tree_hash(course / "release"),
+                 "bystanders": {s: _tree_hash(course / "submitted" / s) for s in BYSTANDERS}}
+    command = ([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force"] if grader == "nbgrader"
+               else [str(BIN / "autograder"), "autograde", ASSIGNMENT, "--force"])
+    done = subprocess.run(command, cwd=course, capture_output=True, text=True)
+    _RUNS[grader] = {"course": course, "protected": protected, "done": done,
+                     "grades": grades(course, ASSIGNMENT)}
+    return _RUNS[grader]
+
+
+@pytest.fixture(params=["nbgrader", "autograder"])
+def run(request, tmp_path_factory):
+    return request.param, _run(request.param, tmp_path_factory)
+
+
+def _total(cells: dict) -> float:
+    return sum(score or 0.0 for score, _max, _manual in cells.values())
+
+
+def _attack_output(course: Path, student: str) -> str:
+    path = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    if not path.exists():
+        return ""
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.get("id") == "attack-cell"]
+    return "".join(o.get("text", "") for c in cells for o in c.get("outputs", []))
+
+
+def _problems(course: Path, student: str) -> str:
+    marker = course / "autograded" / student / ASSIGNMENT / ".autograder-graded.json"
+    return " ".join(json.loads(marker.read_text())["problems"]) if marker.exists() else ""
+
+
+def _autograded_text(course: Path, student: str) -> str:
+    path = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    return path.read_text() if path.exists() else ""
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_attack_is_contained_and_graded_for_what_it_earned(run, attack):
+    grader, result = run
+    table = result["grades"]
+    expected = attack.expect_total
+    if grader == "nbgrader" and attack.name == "missing":
+        assert attack.student not in table or _total(table[attack.student]) == 0.0
+        assert "No notebooks were matched" in result["done"].stdout + result["done"].stderr
+        return
+    assert attack.student in table, f"{attack.student} was not graded:\n{result['done'].stdout[-3000:]}"
+    cells = table[attack.student]
+    for cell, (score, max_score, manual) in cells.items():
+        assert not manual, f"{cell} was left for manual grading"
+        function = cell.removeprefix("test_").removesuffix("_hidden")
+        if expected == 0.0 or function in attack.zero_functions:
+            assert score == 0.0, f"{cell}: {score}"
+        elif expected == FULL:
+            shown = _autograded_text(result["course"], attack.student)[-4000:]
+            assert score == max_score, f"{cell}: {score}/{max_score}\n{shown}"
+    if attack.attack_cell:
+        printed = _attack_output(result["course"], attack.student)
+        assert "ATTACK-BLOCKED" in printed, f"the attack cell did not run: {printed!r}"
+        assert "ATTACK-SUCCEEDED" not in printed, f"{attack.what}: NOT contained"
+    if attack.reason and grader == "autograder":
+        problems = _problems(result["course"], attack.student)
+        assert attack.reason.lower() in problems.lower(), f"reason {attack.reason!r} not in {problems!r}"
+
+
+def test_bystanders_are_graded_normally(run):
+    grader, result = run
+    for student in BYSTANDERS:
+        cells = result["grades"][student]
+        assert all(score == max_score for score, max_score, _ in cells.values()), (student, cells)
+
+
+def test_nothing_outside_the_scratch_directories_changed(run):
+    grader, result = run
+    course, before = result["course"], result["protected"]
+    assert _tree_hash(course / "source") == before["source"]
+    assert _tree_hash(course / "release") == before["release"]
+    for student, digest in before["bystanders"].items():
+        assert _tree_hash(course / "submitted" / student) == digest, f"{student}'s submission changed"
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0] == 0
+    for attack in ATTACKS:
+        quarantine = course / "submitted" / attack.student / ASSIGNMENT / ".autograder-quarantine"
+        if attack.reason in ("not valid JSON", "empty", "not UTF-8", "not a Jupyter notebook", "symbolic link"):
+            assert quarantine.is_dir() and any(quarantine.iterdir()), f"{attack.name}: original not kept"
+
+
+def test_broken_submission_feedback_says_why(tmp_path_factory):
+    result = _run("autograder", tmp_path_factory)
+    text = _autograded_text(result["course"], "attack-truncated-json")
+    assert "could not be graded" in text and "not valid JSON" in text
+
+
+def test_both_graders_give_the_same_grades(tmp_path_factory):
+    a = _run("nbgrader", tmp_path_factory)["grades"]
+    b = _run("autograder", tmp_path_factory)["grades"]
+    differ = {}
+    for student in set(a) | set(b):
+        if student == "attack-missing":
+            continue  # plain nbgrader skips a folder without notebooks (documented)
+        for cell in set(a.get(student, {})) | set(b.get(student, {})):
+            left, right = a.get(student, {}).get(cell), b.get(student, {}).get(cell)
+            if (left and left[0]) != (right and right[0]):
+                differ[(student, cell)] = (left, right)
+    assert not differ, differ
+
+
+def test_functions_cover_the_assignment():
+    assert set(FUNCTIONS) == {c.metadata["nbgrader"]["grade_id"] for c in release(
+        Path(__file__).resolve().parents[2], ASSIGNMENT).cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def teardown_module(module):
+    for run in _RUNS.values():
+        shutil.rmtree(run["course"], ignore_errors=True)
