@@ -26,13 +26,25 @@ def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Complet
     return done
 
 
+_TEMPLATES: dict[tuple[str, ...], Path] = {}
+
+
 def new_course(root: Path, assignments: list[str]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for assignment in assignments:
-        shutil.copytree(ROOT / "source" / assignment, root / "source" / assignment)
-    shutil.copy2(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    for assignment in assignments:
-        nbgrader(root, "generate_assignment", assignment, "--force")
+    """A course with ``assignments`` released (gradebook included). ``generate_assignment`` runs once
+    per set of assignments and test process; later courses are copies of that template."""
+    key = tuple(sorted(assignments))
+    if key not in _TEMPLATES:
+        import tempfile
+
+        template = Path(tempfile.mkdtemp(prefix="course-template-")) / "course"
+        template.mkdir()
+        for assignment in key:
+            shutil.copytree(ROOT / "source" / assignment, template / "source" / assignment)
+        shutil.copy2(ROOT / "nbgrader_config.py", template / "nbgrader_config.py")
+        for assignment in key:
+            nbgrader(template, "generate_assignment", assignment, "--force")
+        _TEMPLATES[key] = template
+    shutil.copytree(_TEMPLATES[key], root, dirs_exist_ok=True)
     return root
 
 

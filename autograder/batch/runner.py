@@ -49,6 +49,9 @@ class RunReport:
 def _worker(jobs, results, zygote_path: str, config, course_root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)      # the coordinator stops us with SIGTERM
+    from .zygote import die_with_parent
+
+    die_with_parent(signal.SIGKILL)                    # and a killed coordinator takes us along
     import torch
 
     torch.set_num_threads(1)

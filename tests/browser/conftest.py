@@ -5,10 +5,10 @@
   (made from the pristine release, before the student test edits ``release/``).
 * ``graded``: the same course once ``nbgrader generate_assignment <ps> --force`` has run for the four
   other assignments and ``nbgrader autograde ps2_vjp --force`` and ``nbgrader generate_feedback
-  ps2_vjp --force`` are done. These commands run in a background thread from the start, so that they
-  overlap the tests that only need ps2_vjp's release; those tests therefore run first
-  (``pytest_collection_modifyitems``).
-* ``pristine_release``: the release notebooks as generated (the student test edits ps2_vjp's).
+  ps2_vjp --force`` are done; ``with_feedback`` waits for the last two only, ``pristine_release`` for
+  one assignment's release (kept as generated: the student test edits ps2_vjp's). These commands run
+  in a background thread from the start, so that they overlap the tests; the tests are run in the
+  order the steps finish (``pytest_collection_modifyitems``).
 * ``lab``: ``jupyter lab`` running in the course root on a free port, with a random token.
 * ``page``: a fresh Chromium (new profile) per test; a failing test leaves ``FAILED-<test>.png``.
 
@@ -41,31 +41,43 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-class _Grading(threading.Thread):
-    """The rest of the instructor's preparation, run while the student test uses ps2_vjp's release."""
+class _Preparation(threading.Thread):
+    """The instructor's remaining commands, in a background thread, each step announced when done.
+
+    Order: what the plots test needs first (ps4's release), then grading and feedback, then the
+    other releases. Tests wait for the step they need (``wait``), in the order they are run.
+    """
 
     def __init__(self, root: Path, pristine: Path):
         super().__init__(name="course-preparation", daemon=True)
         self.root, self.pristine, self.error = root, pristine, None
+        self.steps = [("release ps4_jacobians", ("generate_assignment", "ps4_jacobians", "--force")),
+                      ("autograde", ("autograde", "ps2_vjp", "--force")),
+                      ("feedback", ("generate_feedback", "ps2_vjp", "--force")),
+                      *((f"release {a}", ("generate_assignment", a, "--force"))
+                        for a in ASSIGNMENTS if a not in ("ps2_vjp", "ps4_jacobians"))]
+        self.done = {name: threading.Event() for name, _ in self.steps}
 
     def run(self):
         try:
-            for assignment in ASSIGNMENTS:
-                if assignment != "ps2_vjp":
-                    nbgrader(self.root, "generate_assignment", assignment, "--force")
-                    keep_release(self.root, assignment, self.pristine)
-            nbgrader(self.root, "autograde", "ps2_vjp", "--force")
-            nbgrader(self.root, "generate_feedback", "ps2_vjp", "--force")
-        except BaseException as err:  # re-raised in the test that waits for it
+            for name, command in self.steps:
+                nbgrader(self.root, *command)
+                if command[0] == "generate_assignment":
+                    keep_release(self.root, command[1], self.pristine)
+                self.done[name].set()
+        except BaseException as err:  # re-raised in the tests that wait for it
             self.error = err
+        finally:
+            for event in self.done.values():
+                event.set()
 
-    def wait(self, timeout: float = 900) -> Path:
+    def wait(self, step: str | None = None, timeout: float = 900) -> Path:
+        """Wait until ``step`` (default: every step) is done."""
         if self.ident is None:      # not started in the background: no test was expected to need it
             self.run()
-        else:
-            self.join(timeout)
-            if self.is_alive():
-                raise TimeoutError(f"preparing the course took more than {timeout}s")
+        for name in [step] if step else list(self.done):
+            if not self.done[name].wait(timeout):
+                raise TimeoutError(f"course preparation: {name!r} not done after {timeout}s")
         if self.error is not None:
             raise self.error
         return self.root
@@ -85,8 +97,25 @@ def add_student(root: Path) -> None:
         gb.update_or_create_student(STUDENT["id"], first_name=STUDENT["first_name"], last_name=STUDENT["last_name"])
 
 
+# Fixtures that wait for the background preparation, and the order tests using them are run in.
+WAITING_FIXTURES = {"pristine_release": 1, "with_feedback": 2, "graded": 3}
+
+
+def _rank(item) -> int:
+    return max((WAITING_FIXTURES.get(name, 0) for name in getattr(item, "fixturenames", ())), default=0)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run tests that need only ``course`` first, then in the order the preparation finishes its steps."""
+    here = Path(__file__).parent
+    positions = [k for k, item in enumerate(items) if Path(item.path).parent == here]
+    ours = sorted((items[k] for k in positions), key=_rank)     # stable: file order within a rank
+    for k, item in zip(positions, ours, strict=True):
+        items[k] = item
+
+
 @pytest.fixture(scope="session")
-def _preparation(tmp_path_factory, request) -> _Grading:
+def _preparation(tmp_path_factory, request) -> _Preparation:
     root = tmp_path_factory.mktemp("course")
     pristine = tmp_path_factory.mktemp("release-as-generated")
     for assignment in ASSIGNMENTS:
@@ -98,30 +127,41 @@ def _preparation(tmp_path_factory, request) -> _Grading:
     solutions[SUBMITTED_MISTAKE] = MISTAKES[SUBMITTED_MISTAKE][1]
     submit(root, STUDENT["id"], "ps2_vjp", fill(release(root, "ps2_vjp"), solutions))
     add_student(root)
-    grading = _Grading(root, pristine)
-    if any("graded" in getattr(item, "fixturenames", ()) for item in request.session.items):
-        grading.start()
-    yield grading
-    if grading.ident is not None:
-        grading.join(600)
+    preparation = _Preparation(root, pristine)
+    if any(_rank(item) for item in request.session.items):
+        preparation.start()
+    yield preparation
+    if preparation.ident is not None:
+        preparation.join(600)
 
 
 @pytest.fixture(scope="session")
 def course(_preparation) -> Path:
-    """The course with ps2_vjp generated and submitted (the other steps may still be running)."""
+    """The course with ps2_vjp generated and submitted, the student in the gradebook."""
     return _preparation.root
+
+
+@pytest.fixture(scope="session")
+def pristine_release(_preparation):
+    """``release_of(assignment)``: its folder as ``generate_assignment`` wrote it (the student test
+    edits ps2_vjp's copy in the course)."""
+    def release_of(assignment: str) -> Path:
+        if assignment != "ps2_vjp":
+            _preparation.wait(f"release {assignment}")
+        return _preparation.pristine / assignment
+    return release_of
+
+
+@pytest.fixture(scope="session")
+def with_feedback(_preparation) -> Path:
+    """The course once ps2_vjp is autograded and its feedback generated."""
+    return _preparation.wait("feedback")
 
 
 @pytest.fixture(scope="session")
 def graded(_preparation) -> Path:
     """The course with all five assignments generated and ps2_vjp autograded, with feedback."""
     return _preparation.wait()
-
-
-@pytest.fixture(scope="session")
-def pristine_release(_preparation, graded) -> Path:
-    """``release/`` as ``nbgrader generate_assignment`` wrote it (the student test edits ps2_vjp's)."""
-    return _preparation.pristine
 
 
 @pytest.fixture(scope="session")
@@ -140,16 +180,6 @@ def playwright_driver():
     driver = sync_playwright().start()
     yield driver
     driver.stop()
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """Run the tests that need only ``course`` before those that wait for ``graded`` (stable order)."""
-    here = Path(__file__).parent
-    positions = [k for k, item in enumerate(items) if Path(item.path).parent == here]
-    ours = [items[k] for k in positions]
-    ours.sort(key=lambda item: "graded" in getattr(item, "fixturenames", ()))
-    for k, item in zip(positions, ours, strict=True):
-        items[k] = item
 
 
 @pytest.hookimpl(hookwrapper=True)

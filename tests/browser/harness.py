@@ -193,6 +193,13 @@ def shot(page: Page, folder: Path, name: str, locator: Locator | None = None) ->
 _PROMPTS_JS = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell'))
     .map(cell => (cell.querySelector('.jp-InputPrompt') || {}).textContent || '')"""
 
+_KERNEL_READY_JS = """() => {
+    const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    const items = Array.from(document.querySelectorAll('.jp-StatusBar-Item')).map(e => e.textContent.trim());
+    const kernelIdle = items.some(t => / \\| Idle$/.test(t) && !t.startsWith('No Kernel'));
+    return Boolean(status && status.dataset.status === 'idle' && kernelIdle);
+}"""
+
 _RUN_DONE_JS = """(before) => {
     const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
     if (!panel) return false;
@@ -241,7 +248,9 @@ class NotebookUI:
     def open(self, lab: LabServer) -> NotebookUI:
         self.page.goto(lab.url(f"lab/tree/{self.relpath}", reset=""))   # reset: no tabs left from earlier tests
         self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for()
-        self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
+        # The kernel connected and idle: before that, Run All silently skips every cell. (The toolbar's
+        # execution indicator says "idle" already while the status bar still says "No Kernel".)
+        self.page.wait_for_function(_KERNEL_READY_JS, timeout=RUN_TIMEOUT_MS)
         # JupyterLab adds the cells in batches; all of them are in the page once the notebook is ready
         # (the default windowing mode hides cells out of view with CSS, it does not remove them).
         self.page.wait_for_function(

@@ -15,12 +15,12 @@ pytestmark = pytest.mark.browser
 COLUMN_DIAGNOSIS = re.compile(r"you weighted the first \*?column\*? of out")
 
 
-def test_feedback_shows_the_diagnosis_of_each_failed_test(page, graded, artifacts):
-    cells = grades(graded, "ps2_vjp")[STUDENT["id"]]
+def test_feedback_shows_the_diagnosis_of_each_failed_test(page, with_feedback, artifacts):
+    cells = grades(with_feedback, "ps2_vjp")[STUDENT["id"]]
     failed = sorted(cell for cell, (score, max_score, _) in cells.items() if score < max_score)
     assert failed == [f"test_{SUBMITTED_MISTAKE}", f"test_{SUBMITTED_MISTAKE}_hidden"], failed
 
-    page.goto((graded / "feedback" / STUDENT["id"] / "ps2_vjp" / "vjp.html").as_uri())
+    page.goto((with_feedback / "feedback" / STUDENT["id"] / "ps2_vjp" / "vjp.html").as_uri())
     body = page.locator("body")
     expect(body).to_contain_text("weighted_upstream")
     text = body.inner_text()

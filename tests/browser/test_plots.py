@@ -64,8 +64,8 @@ def _stdout(cell) -> str:
 
 
 @pytest.mark.parametrize("assignment", sorted(PLOTS))
-def test_plots_have_title_labels_and_reading_and_render(assignment, page, lab, graded, pristine_release, artifacts):
-    executed = _execute(pristine_release / assignment / NOTEBOOKS[assignment])
+def test_plots_have_title_labels_and_reading_and_render(assignment, page, lab, pristine_release, artifacts):
+    executed = _execute(pristine_release(assignment) / NOTEBOOKS[assignment])
     plot_cells = [i for i, c in enumerate(executed.cells) if c.cell_type == "code" and "plt.subplots" in c.source]
     assert len(plot_cells) == len(PLOTS[assignment]), f"plot cells at {plot_cells}"
 
@@ -94,9 +94,9 @@ def test_plots_have_title_labels_and_reading_and_render(assignment, page, lab, g
 
     # The executed notebook, as a student sees it in JupyterLab after running it.
     relpath = f"preview/{assignment}/{NOTEBOOKS[assignment]}"
-    (graded / relpath).parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(executed, graded / relpath)
-    nb = NotebookUI(page, graded / relpath, relpath).open(lab)
+    (lab.root / relpath).parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(executed, lab.root / relpath)
+    nb = NotebookUI(page, lab.root / relpath, relpath).open(lab)
     for n, index in enumerate(plot_cells, start=1):
         image = nb.wait_for_image(index)
         assert image.evaluate("img => img.naturalWidth") > 400
