@@ -167,7 +167,7 @@ def test_inputs_altered_in_the_kernel_earn_nothing():
 def test_report_names_the_mistake():
     ns = _namespace("def vjp(f, x, v):\n    return torch.cos(x) * v * 2\n")
     verdict = judge_records("test_vjp", collect("test_vjp", ns), 1)
-    assert "twice the expected one" in render_text(verdict) and "0 / 1 points" in render_text(verdict)
+    assert "twice the expected one" in render_text(verdict) and "0 / 1 point" in render_text(verdict)
     assert "autograder-feedback" in render_html(verdict) and "twice the expected one" in render_html(verdict)
 
 

@@ -10,14 +10,49 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 import typing as t
+from queue import Empty
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Instance
+from jupyter_client.utils import ensure_async
+from traitlets import DottedObjectName, Instance, Type
 
 from . import limits as limit_tools
 from .config import Sandbox
 from .plan import Scratch, grader_readable_by_kernel
+
+
+class QuickStartClient(AsyncKernelClient):
+    """jupyter_client's readiness check waits 0.2 s for an IOPub message after each kernel_info reply
+    (the subscription may not be connected yet); polling every 20 ms gets the same guarantee sooner."""
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await ensure_async(self.shell_channel.get_msg(timeout=1))
+            except Empty:
+                msg = None
+            if msg is not None and msg["msg_type"] == "kernel_info_reply":
+                try:
+                    await ensure_async(self.iopub_channel.get_msg(timeout=0.02))
+                except Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(msg)
+                    while True:  # drop the status messages of the earlier attempts
+                        try:
+                            await ensure_async(self.iopub_channel.get_msg(timeout=0))
+                        except Empty:
+                            break
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
 
 def _package_parent() -> str:
@@ -26,6 +61,8 @@ def _package_parent() -> str:
 
 class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Instance(Sandbox, allow_none=True)
+    client_class = DottedObjectName("autograder.sandbox.kernel_manager.QuickStartClient")
+    client_factory = Type(QuickStartClient, klass="jupyter_client.asynchronous.AsyncKernelClient")
     _scratch: Scratch | None = None
     _cgroup = None
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ class _Preparation(threading.Thread):
 
     def __init__(self, root: Path, pristine: Path):
         super().__init__(name="course-preparation", daemon=True)
-        self.root, self.pristine, self.error = root, pristine, None
+        self.root, self.pristine, self.error, self.ran_inline = root, pristine, None, False
         self.steps = [("release ps4_jacobians", ("generate_assignment", "ps4_jacobians", "--force")),
                       ("autograde", ("autograde", "ps2_vjp", "--force")),
                       ("feedback", ("generate_feedback", "ps2_vjp", "--force")),
@@ -73,7 +74,8 @@ class _Preparation(threading.Thread):
 
     def wait(self, step: str | None = None, timeout: float = 900) -> Path:
         """Wait until ``step`` (default: every step) is done."""
-        if self.ident is None:      # not started in the background: no test was expected to need it
+        if self.ident is None and not self.ran_inline:   # no test was expected to need it: run it now
+            self.ran_inline = True
             self.run()
         for name in [step] if step else list(self.done):
             if not self.done[name].wait(timeout):
@@ -164,9 +166,22 @@ def graded(_preparation) -> Path:
     return _preparation.wait()
 
 
+# Closed after the last test of this folder, not at the end of the whole session: in the default
+# run the other tests should not share the machine with an idle JupyterLab and a browser driver.
+_AFTER_LAST_TEST: dict[str, Callable[[], None]] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is None or Path(nextitem.path).parent != Path(__file__).parent:
+        for name in list(_AFTER_LAST_TEST):
+            _AFTER_LAST_TEST.pop(name)()
+
+
 @pytest.fixture(scope="session")
 def lab(course, tmp_path_factory):
     server = LabServer(course, tmp_path_factory.mktemp("jupyter-home")).start()
+    _AFTER_LAST_TEST["lab"] = server.stop
     yield server
     server.stop()
 
@@ -178,8 +193,16 @@ def playwright_driver():
     from playwright.sync_api import sync_playwright
 
     driver = sync_playwright().start()
+    stopped = []
+
+    def stop():
+        if not stopped:
+            stopped.append(True)
+            driver.stop()
+
+    _AFTER_LAST_TEST["playwright"] = stop
     yield driver
-    driver.stop()
+    stop()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -203,3 +226,5 @@ def page(playwright_driver, tmp_path, request, artifacts):
         if "lab" in request.fixturenames:
             print(f"--- end of the JupyterLab log ---\n{request.getfixturevalue('lab').log_tail()}", file=sys.stderr)
     context.close()
+    if "lab" in request.fixturenames:
+        request.getfixturevalue("lab").shutdown_kernels()     # every notebook opened started one
