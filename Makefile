@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/autograder demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -m browser

@@ -21,7 +21,7 @@ from course_fixtures import answers, grades, new_course, release, submit
 
 from autograder.demo.cohort import fill
 
-pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow, pytest.mark.xdist_group("adversarial-corpus")]
 BYSTANDERS = ("bystander-a", "bystander-b")
 BIN = Path(sys.executable).parent
 _RUNS: dict[str, dict] = {}

@@ -114,6 +114,7 @@ def pytest_collection_modifyitems(session, config, items):
     ours = sorted((items[k] for k in positions), key=_rank)     # stable: file order within a rank
     for k, item in zip(positions, ours, strict=True):
         items[k] = item
+        item.add_marker(pytest.mark.xdist_group("browser"))  # one JupyterLab, one worker (pytest -n)
 
 
 @pytest.fixture(scope="session")
