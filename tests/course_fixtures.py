@@ -74,19 +74,20 @@ def submit(course: Path, student: str, assignment: str, notebook=None, *, raw: b
 
 
 def standard_cohort(course: Path, assignment: str) -> dict[str, str]:
-    """Students every cycle test uses: the source itself, correct, blank, all-mistakes, cheater."""
+    """Students every cycle test uses: the source itself, blank, all-mistakes, cheater.
+    (Correct answers typed into the release are graded by the adversarial corpus' bystanders and the
+    banks; the source notebook itself must get full marks here.)"""
     correct = answers(assignment)
     rel = release(course, assignment)
     shutil.copytree(ROOT / "source" / assignment, course / "submitted" / "instructor" / assignment)
     submit(course, "instructor", assignment)
-    submit(course, "sol", assignment, fill(rel, correct))
     submit(course, "blank", assignment, rel)
     submit(course, "mistaken", assignment, fill(rel, {fn: MISTAKES[fn][1] for fn in correct if fn in MISTAKES}))
     cheats = {fn: f"def {fn}(*args, **kwargs):\n    return torch.tensor(0.0)\n" for fn in correct}
     first = next(iter(cheats))
     cheats[first] = CHEAT_CELL + "\n" + cheats[first]
     submit(course, "cheater", assignment, fill(rel, cheats))
-    return {"instructor": "the source notebook", "sol": "correct answers", "blank": "release unchanged",
+    return {"instructor": "the source notebook", "blank": "release unchanged",
             "mistaken": "one typical mistake per function", "cheater": "monkeypatches comparisons"}
 
 

@@ -67,7 +67,7 @@ def fresh_vjp(out, inp, v):
     out.backward(v, retain_graph=True)
     return inp.grad.clone()
 '''),
-    "accumulate_minibatches": ("mean_instead_of_sum", '''
+    "accumulate_minibatches": ("mean_over_batches", '''
 def accumulate_minibatches(loss_fn, w, batches):
     w.grad = None
     loss = sum(loss_fn(w, b) for b in batches) / len(batches)

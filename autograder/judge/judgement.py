@@ -48,12 +48,17 @@ class ScenarioResult:
 
 
 def score_findings(findings: list[Finding], hard_fail: bool) -> float:
+    """The scenario's share of its points. Nothing is earned unless the first core finding — the
+    scenario's primary result — is right: a function that does nothing must not collect points for the
+    properties doing nothing satisfies (an unused graph stays usable, an untouched ``.grad`` stays None)."""
     if hard_fail or not findings:
         return 0.0
     total = sum(f.weight for f in findings)
     if total <= 0:
         return 0.0
     core = [f for f in findings if f.core]
+    if core and not core[0].passed:
+        return 0.0
     earned = sum(f.weight for f in core if f.passed)
     if all(f.passed for f in core):
         earned += sum(f.weight for f in findings if not f.core and f.passed)

@@ -57,7 +57,7 @@ def test_instructor_sees_assignments_and_graded_submission(page, lab, graded, ar
     notebook_row.locator("a").first.click()
     boxes = formgrader.locator(".autograder-feedback")
     boxes.first.wait_for()
-    failed = formgrader.locator(".autograder-feedback", has_text="weighted_upstream — tests")
+    failed = formgrader.locator(".autograder-feedback", has_text="weighted_upstream — visible test")
     failed.scroll_into_view_if_needed()
     assert "first *column* of out" in failed.inner_text() or "first column of out" in failed.inner_text()
     shot(page, artifacts, "instructor-03-graded-notebook-with-diagnosis")

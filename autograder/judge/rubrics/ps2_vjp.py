@@ -111,9 +111,6 @@ def judge_weighted_upstream(j):
     if not bool(torch.isfinite(v).all()):
         j.fail("finite weights", "wrong_values", hard=True, message="v contains NaN or infinite entries.")
         return
-    j.add("no negative weight", bool((v >= 0).all()), misconception="wrong_values",
-          detail=f"{int((v < 0).sum())} entr{'y is' if int((v < 0).sum()) == 1 else 'ies are'} negative; "
-                 "every weight must be ≥ 0.")
     rows = v.shape[0]
     first_min = float(v[0].min())
     rest_max = float(v[1:].max()) if rows > 1 else float("-inf")
@@ -132,6 +129,9 @@ def judge_weighted_upstream(j):
                                            "the lowest weight in the first row; the first row must be strictly "
                                            "higher than *every* other entry.")
         j.fail("first row weighted strictly higher than every other entry", key, detail, weight=2.0)
+    j.add("no negative weight", bool((v >= 0).all()), misconception="wrong_values",
+          detail=f"{int((v < 0).sum())} entr{'y is' if int((v < 0).sum()) == 1 else 'ies are'} negative; "
+                 "every weight must be ≥ 0.")
     j.add("v has the dtype of out", value.dtype == str(out.dtype).replace("torch.", ""), weight=0.25,
           core=False, misconception="wrong_dtype",
           detail=f"v is {value.dtype} but out is {str(out.dtype).replace('torch.', '')}: build it with "
