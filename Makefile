@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install demo test test-browser lint clean
 

@@ -3,6 +3,10 @@
 Plain nbgrader commands grade this course correctly: the extra steps are wired in here.
 """
 
+from autograder.tool_path import ensure_console_scripts_on_path
+
+ensure_console_scripts_on_path()  # nbgrader finds `alembic` even when the venv is not activated
+
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.course_id = "autograd-course"

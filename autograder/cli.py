@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .tool_path import ensure_console_scripts_on_path
+
+    ensure_console_scripts_on_path()
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

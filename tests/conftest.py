@@ -18,3 +18,9 @@ def pytest_collection_modifyitems(session, config, items):
 
             part = params["part"] if "part" in params else part_of(params["attack"]) if "attack" in params else 0
             item.add_marker(pytest.mark.xdist_group(f"corpus-{part}"))
+
+
+def pytest_configure(config):
+    from autograder.tool_path import ensure_console_scripts_on_path  # noqa: PLC0415
+
+    ensure_console_scripts_on_path()
