@@ -6,6 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(session, config, items):
     """Tests that share an expensive graded course run in one xdist worker (``--dist loadgroup``):
     the nbgrader cycle per assignment, the adversarial corpus per part."""
@@ -20,7 +21,21 @@ def pytest_collection_modifyitems(session, config, items):
             item.add_marker(pytest.mark.xdist_group(f"corpus-{part}"))
 
 
+class _GroupsWereApplied:
+    """Fail loudly if pytest-xdist ignored the groups (it did with pytest 9.2): every expensive course
+    would then be graded once per worker and the suite would take twice as long."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        if getattr(config.option, "loadgroup", False):
+            ungrouped = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+            if ungrouped:
+                raise pytest.UsageError(f"pytest-xdist ignored xdist_group on {len(ungrouped)} tests, "
+                                        f"e.g. {ungrouped[0]}")
+
+
 def pytest_configure(config):
     from autograder.tool_path import ensure_console_scripts_on_path  # noqa: PLC0415
 
     ensure_console_scripts_on_path()
+    config.pluginmanager.register(_GroupsWereApplied(), "groups-were-applied")

@@ -76,6 +76,7 @@ def test_resumes_and_regrades_only_what_changed(tmp_path):
     assert grades(course, A) == table
 
 
+@pytest.mark.xdist_group("batch-reference")  # shares the graded reference cohort
 def test_interrupted_run_keeps_finished_grades_and_the_next_run_finishes(tmp_path, tmp_path_factory):
     course = _cohort(tmp_path / "c", n_correct=3)
     expected = grades(_reference(tmp_path_factory), A)
@@ -136,6 +137,7 @@ def test_concurrent_writers_do_not_corrupt_the_gradebook(tmp_path):
     assert all(s == m for s, m, _ in table["good1"].values())
 
 
+@pytest.mark.xdist_group("batch-reference")  # shares the graded reference cohort
 def test_report_counts_misconceptions_and_draws_charts(tmp_path_factory):
     course = _reference(tmp_path_factory)
     done = subprocess.run([str(BIN / "autograder"), "report", A], cwd=course, capture_output=True, text=True)
@@ -151,6 +153,7 @@ def test_report_counts_misconceptions_and_draws_charts(tmp_path_factory):
     assert "vjp" in done.stdout and "full marks" in done.stdout
 
 
+@pytest.mark.xdist_group("batch-reference")  # shares the graded reference cohort
 def test_gradescope_autograder_runs_on_a_submission_laid_out_as_gradescope_does(tmp_path, tmp_path_factory):
     course = _reference(tmp_path_factory)
     built = subprocess.run([str(BIN / "autograder"), "gradescope", A], cwd=course, capture_output=True, text=True)

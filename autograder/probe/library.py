@@ -223,30 +223,33 @@ class _ReverseOnlyTanh(torch.autograd.Function):
         raise RuntimeError(REVERSE_ONLY_MESSAGE)
 
 
-class ForwardOnly:
-    """x ↦ tanh(W x), differentiable only in forward mode (JVPs)."""
+class _OneModeTanh:
+    """x ↦ tanh(W x) through an autograd Function that supports one differentiation mode only."""
+
+    _function: type[torch.autograd.Function]
+    name: str
 
     def __init__(self, W: torch.Tensor) -> None:
         self.W = W
-        self.__name__ = "forward_only"
+        self.__name__ = self.name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _ForwardOnlyTanh.apply(x, self.W)
+        return self._function.apply(x, self.W)
 
     def plain(self, x: torch.Tensor) -> torch.Tensor:
         """The same map in ordinary differentiable operations (for the judge's reference)."""
         return torch.tanh(self.W @ x)
 
 
-class ReverseOnly:
+class ForwardOnly(_OneModeTanh):
+    """x ↦ tanh(W x), differentiable only in forward mode (JVPs)."""
+
+    _function = _ForwardOnlyTanh
+    name = "forward_only"
+
+
+class ReverseOnly(_OneModeTanh):
     """x ↦ tanh(W x), differentiable only in reverse mode (VJPs)."""
 
-    def __init__(self, W: torch.Tensor) -> None:
-        self.W = W
-        self.__name__ = "reverse_only"
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _ReverseOnlyTanh.apply(x, self.W)
-
-    def plain(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.W @ x)
+    _function = _ReverseOnlyTanh
+    name = "reverse_only"

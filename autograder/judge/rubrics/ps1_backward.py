@@ -103,24 +103,33 @@ def judge_derivative_at_points(j):
     j.untouched()
 
 
-@rubric("derivative_at_points.repeated")
-def judge_derivative_at_points_repeated(j):
+def _three_calls(j, judge_one, reference, point_name: str, *, same: str, another: str):
+    """The first call; a second on the same input (accumulating ``.grad`` doubles it); a third on another
+    input (a stale ``.grad`` adds twice the first answer). Returns the first call, or None."""
     call = j.call()
     if call is None:
-        return
-    ok, expected = _judge_derivative(j, call.value, label="first call")
+        return None
+    ok, expected = judge_one(j, call.value, label="first call")
     again = j.call("again", what="second call")
     if again is not None:
-        _judge_derivative(j, again.value, label="second call, same xs", what="the second call's result",
-                          extra=[candidate("accumulated_twice", 2 * expected)])
+        judge_one(j, again.value, label=f"second call, {same}", what="the second call's result",
+                  extra=[candidate("accumulated_twice", 2 * expected)])
     other = j.call("other", what="third call")
     if other is not None:
-        stale = lambda: rm.elementwise_derivative(j.inputs["f"], j.inputs["other"]) + 2 * expected
-        _judge_derivative(j, other.value, xs=j.inputs["other"], label="third call, other points",
-                          what="the third call's result", extra=[candidate("stale_grad_included", stale)])
+        point = j.inputs["other"]
+        stale = lambda: reference(j.inputs["f"], point) + 2 * expected
+        judge_one(j, other.value, **{point_name: point}, label=f"third call, {another}",
+                  what="the third call's result", extra=[candidate("stale_grad_included", stale)])
     _earlier_unchanged(j, call, ok)
-    _detached(j, call.value)
-    j.untouched()
+    return call
+
+
+@rubric("derivative_at_points.repeated")
+def judge_derivative_at_points_repeated(j):
+    call = _three_calls(j, _judge_derivative, rm.elementwise_derivative, "xs", same="same xs", another="other points")
+    if call is not None:
+        _detached(j, call.value)
+        j.untouched()
 
 
 # ------------------------------------------------------------------ batch_gradient
@@ -167,21 +176,8 @@ def judge_batch_gradient(j):
 
 @rubric("batch_gradient.repeated")
 def judge_batch_gradient_repeated(j):
-    call = j.call()
-    if call is None:
-        return
-    ok, expected = _judge_batch(j, call.value, label="first call")
-    again = j.call("again", what="second call")
-    if again is not None:
-        _judge_batch(j, again.value, label="second call, same X", what="the second call's result",
-                     extra=[candidate("accumulated_twice", 2 * expected)])
-    other = j.call("other", what="third call")
-    if other is not None:
-        stale = lambda: rm.rowwise_gradient(j.inputs["f"], j.inputs["other"]) + 2 * expected
-        _judge_batch(j, other.value, X=j.inputs["other"], label="third call, another X",
-                     what="the third call's result", extra=[candidate("stale_grad_included", stale)])
-    _earlier_unchanged(j, call, ok)
-    j.untouched()
+    if _three_calls(j, _judge_batch, rm.rowwise_gradient, "X", same="same X", another="another X") is not None:
+        j.untouched()
 
 
 # ------------------------------------------------------------------ chain_rule_grads
