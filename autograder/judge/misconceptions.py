@@ -229,12 +229,24 @@ class _Fields(dict):
         return {"v": "v", "n": "N", "k": "k", "function": "the function"}.get(name, "…")
 
 
+def _entry(key: str) -> Misconception | None:
+    """The catalogue entry; assignment-specific entries are registered when the rubrics load."""
+    if key not in CATALOGUE:
+        from .rubrics import load_all  # noqa: PLC0415 (the rubrics import this module)
+
+        load_all()
+    return CATALOGUE.get(key)
+
+
 def message(key: str, **fields) -> str:
-    return CATALOGUE[key].message.format_map(_Fields(fields))
+    entry = _entry(key)
+    if entry is None:
+        raise KeyError(f"unknown misconception {key!r}")
+    return entry.message.format_map(_Fields(fields))
 
 
 def title(key: str) -> str:
-    entry = CATALOGUE.get(key)
+    entry = _entry(key)
     return entry.title if entry else key
 
 

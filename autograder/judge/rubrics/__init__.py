@@ -23,10 +23,15 @@ def rubric(*keys: str):
     return register
 
 
-def get(key: str) -> Callable | None:
+def load_all() -> None:
+    """Import every assignment's rubric module (they register rubrics and their own misconceptions)."""
     global _LOADED
     if not _LOADED:
         _LOADED = True
         for name in ASSIGNMENTS:
             importlib.import_module(f"autograder.judge.rubrics.{name}")
+
+
+def get(key: str) -> Callable | None:
+    load_all()
     return RUBRICS.get(key)
