@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nbformat
 
@@ -43,11 +43,11 @@ class Attack:
     what: str
     # build(release_nb, correct_answers, paths) -> (notebook or None, raw bytes or None, extra files)
     build: Callable
-    expect_total: float | None = FULL             # None: no submission row expected (nbgrader skips it)
+    expect_total: float = FULL                    # 0.0: every cell zero; FULL: all full but zero_functions
     zero_functions: tuple[str, ...] = ()          # functions that must score zero (the rest full)
     reason: str = ""                              # must appear in the batch summary's problems
     attack_cell: bool = False                     # the notebook must show ATTACK-BLOCKED, never -SUCCEEDED
-    nbgrader_total: float | None = field(default=None)  # when plain nbgrader differs (documented)
+    nbgrader_skips: bool = False                  # plain nbgrader grades no folder without a notebook
 
     @property
     def student(self) -> str:
@@ -197,7 +197,6 @@ ATTACKS = [
     Attack("not-a-notebook", "valid JSON that is not a notebook", _raw(json.dumps([1, 2, 3]).encode()),
            expect_total=0.0, reason="not a Jupyter notebook"),
     Attack("renamed", "saved the notebook as 'vjp (1).ipynb'", _renamed, reason="graded vjp (1).ipynb"),
-    Attack("missing", "no notebook at all", _missing, expect_total=0.0, reason="missing",
-           nbgrader_total=None),
+    Attack("missing", "no notebook at all", _missing, expect_total=0.0, reason="missing", nbgrader_skips=True),
     Attack("symlink", "a data file that is a symbolic link to gradebook.db", _symlink, reason="symbolic link"),
 ]

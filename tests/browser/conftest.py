@@ -92,9 +92,10 @@ def keep_release(root: Path, assignment: str, pristine: Path) -> None:
 def add_student(root: Path) -> None:
     """What ``nbgrader db student add`` does (in-process: a command costs seconds of start-up)."""
     from nbgrader.api import Gradebook
-    from traitlets.config import PyFileConfigLoader
 
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    from autograder.course import Course
+
+    config = Course(root).config()
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id=config.CourseDirectory.course_id) as gb:
         gb.update_or_create_student(STUDENT["id"], first_name=STUDENT["first_name"], last_name=STUDENT["last_name"])
 
