@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test test-browser lint clean
+.PHONY: install demo test test-browser stress lint clean
 
 $(STAMP): pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)
 
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -m browser
+
+stress:  # the full suite 3 times on a fresh clone, with two CPU burners running (no timing races)
+	tests/stress.sh 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check autograder tests bench

@@ -55,7 +55,7 @@ c.Sandbox.max_file_mb = 64       # largest file a kernel may write
 c.Sandbox.disk_mb = 512          # private scratch space per kernel
 c.Sandbox.notebook_seconds = 900  # wall time per notebook
 c.Sandbox.output_kb = 2048       # output kept per cell
-c.Sandbox.call_seconds = 10      # one call of a student's function by a hidden test
+c.Sandbox.call_seconds = 10      # CPU time of one call of a student's function by a hidden test
 
 # Feedback shows the diagnosis of every failed check, never the hidden test code.
 c.GenerateFeedback.preprocessors = [

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from course_fixtures import answers, grades, new_course, release, submit
 
+from autograder.batch import pause_hook
 from autograder.demo.cohort import fill
 from autograder.demo.mistakes import MISTAKES
 
@@ -76,40 +77,54 @@ def test_resumes_and_regrades_only_what_changed(tmp_path):
     assert grades(course, A) == table
 
 
+def _paused_run(course: Path, after: int) -> subprocess.Popen:
+    """``autograder autograde`` on one worker, stopped by its pause hook once ``after`` submissions are
+    finished and written: the test interrupts it at that known point, whatever the machine's speed."""
+    read, write = os.pipe()
+    env = {**os.environ, pause_hook.AFTER: str(after), pause_hook.FD: str(write)}
+    process = subprocess.Popen([str(BIN / "autograder"), "autograde", A, "--workers", "1"], cwd=course, env=env,
+                               pass_fds=(write,), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        said = pipe.readline()  # blocks until the coordinator pauses; "" if it ended without pausing
+    if said != f"paused after {after}\n":
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"the run did not pause after {after} submissions (it said {said!r}):\n{out}{err}")
+    return process
+
+
 @pytest.mark.xdist_group("batch-reference")  # shares the graded reference cohort
 def test_interrupted_run_keeps_finished_grades_and_the_next_run_finishes(tmp_path, tmp_path_factory):
     course = _cohort(tmp_path / "c", n_correct=3)
     expected = grades(_reference(tmp_path_factory), A)
-    process = subprocess.Popen([str(BIN / "autograder"), "autograde", A, "--workers", "1"], cwd=course,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 180
-    while not _markers(course) and time.time() < deadline:
-        time.sleep(0.2)
+    process = _paused_run(course, after=2)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    out, err = process.communicate(timeout=300)
     assert process.returncode == 130, out + err
     done = _markers(course)
-    assert done and len(done) < 5, done
+    assert len(done) == 2, done
     partial = grades(course, A)
     for student in done:
         assert partial[student] == expected[student]
+    for student in set(expected) - done:  # not finished: no grade was written for it
+        assert all(score is None for score, _, _ in partial.get(student, {}).values()), partial[student]
     rerun = _autograde(course)
-    assert f"{5 - len(done)} submission(s) graded, {len(done)} already up to date" in " ".join(rerun.stdout.split())
+    assert "3 submission(s) graded, 2 already up to date" in " ".join(rerun.stdout.split())
     assert grades(course, A) == expected
 
 
 def test_killed_run_leaves_a_consistent_gradebook(tmp_path):
     course = _cohort(tmp_path / "c")
-    process = subprocess.Popen([str(BIN / "autograder"), "autograde", A, "--workers", "1"], cwd=course,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while not _markers(course) and time.time() < deadline:
-        time.sleep(0.1)
+    process = _paused_run(course, after=1)
     process.kill()
-    process.wait()
+    process.communicate(timeout=300)
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert _autograde(course).returncode == 0
+    assert len(_markers(course)) == 1
+    rerun = _autograde(course)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "4 submission(s) graded, 1 already up to date" in " ".join(rerun.stdout.split())
     table = grades(course, A)
     assert all(s == m for s, m, _ in table["good0"].values())
     assert all(s == 0 for s, _, _ in table["blank"].values())

@@ -37,6 +37,27 @@ class Submission:
 
 def ensure_students(db_url: str, submissions: Iterable[Submission]) -> None:
     """Create students and submission rows (with their timestamps) before grading starts."""
+    _while_locked(_ensure_students, db_url, list(submissions))
+
+
+def write_grades(db_url: str, config: Config, submissions: list[Submission]) -> None:
+    _while_locked(_write, db_url, config, submissions)
+
+
+def _while_locked(write, *args, attempts: int = 8) -> None:
+    """Run one write transaction, again while another program (a concurrent ``nbgrader autograde``, the
+    formgrader) holds the SQLite lock. Each attempt already waits SQLite's own busy timeout."""
+    for attempt in range(attempts):
+        try:
+            write(*args)
+            return
+        except sqlalchemy.exc.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def _ensure_students(db_url: str, submissions: list[Submission]) -> None:
     with Gradebook(db_url) as gb:
         for sub in submissions:
             gb.update_or_create_student(sub.student)
@@ -44,17 +65,6 @@ def ensure_students(db_url: str, submissions: Iterable[Submission]) -> None:
                 gb.update_or_create_submission(sub.assignment, sub.student, timestamp=sub.timestamp)
             else:
                 gb.update_or_create_submission(sub.assignment, sub.student)
-
-
-def write_grades(db_url: str, config: Config, submissions: list[Submission], attempts: int = 5) -> None:
-    for attempt in range(attempts):
-        try:
-            _write(db_url, config, submissions)
-            return
-        except sqlalchemy.exc.OperationalError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
 
 
 def _write(db_url: str, config: Config, submissions: list[Submission]) -> None:

@@ -26,6 +26,7 @@ from ..course import Course, CourseError
 from ..nbgrader_plugins.submission_check import QUARANTINE, check_submission
 from .forked_kernel import Zygote
 from .gradebook_writer import Submission, ensure_students, write_grades
+from .pause_hook import PauseHook
 from .pipeline import Job, Result
 
 MARKER = ".autograder-graded.json"
@@ -276,6 +277,7 @@ def _collect(course, config, pending, results, report, db_url, pool, progress, t
 
 def _collect_loop(course, config, pending, results, report, db_url, pool, progress, task, remaining, batch):
     last_flush = time.monotonic()
+    pause = PauseHook()  # tests only: interrupt a run at a known point
     while any(remaining.values()):
         try:
             result: Result = results.get(timeout=0.5)
@@ -297,7 +299,10 @@ def _collect_loop(course, config, pending, results, report, db_url, pool, progre
                 progress.advance(task)
             if not remaining[result.job.student]:
                 batch.append(sub)
-        if batch and (len(batch) >= FLUSH_SIZE or time.monotonic() - last_flush > FLUSH_SECONDS):
+        due = pause.due(len(report.graded) + len(batch))
+        if batch and (due or len(batch) >= FLUSH_SIZE or time.monotonic() - last_flush > FLUSH_SECONDS):
             _finish(course, config, batch, report, db_url)
             batch.clear()
             last_flush = time.monotonic()
+        if due:
+            pause.wait(len(report.graded))

@@ -77,25 +77,41 @@ def captured_output():
     record.warnings = [f"{w.category.__name__}: {w.message}"[:300] for w in caught]
 
 
+# A call that waits without computing (sleep, a lock, input()) is stopped after this many times its CPU
+# budget in wall time. The budget itself is CPU time, so a busy grading machine never costs a student.
+WALL_FACTOR = 4
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Interrupt the student's code with ProbeTimeout after ``seconds`` (main thread only)."""
+    """Interrupt the student's code with ProbeTimeout after ``seconds`` of CPU time of this process, or
+    ``WALL_FACTOR * seconds`` of wall time (main thread only).
+
+    CPU time counts only the kernel's own work: the result does not depend on how loaded the grading
+    machine is, so the same submission gets the same grade on a quiet laptop and on a busy server."""
     usable = seconds > 0 and threading.current_thread() is threading.main_thread() and hasattr(
         signal, "setitimer")
     if not usable:
         yield
         return
 
-    def on_alarm(signum, frame):
-        raise ProbeTimeout(f"did not finish within {seconds:g} s")
+    def on_cpu(signum, frame):
+        raise ProbeTimeout(f"did not finish within {seconds:g} s of CPU time")
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def on_wall(signum, frame):
+        raise ProbeTimeout(f"did not finish within {WALL_FACTOR * seconds:g} s")
+
+    previous = {signal.SIGPROF: signal.signal(signal.SIGPROF, on_cpu),
+                signal.SIGALRM: signal.signal(signal.SIGALRM, on_wall)}
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, WALL_FACTOR * seconds)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager

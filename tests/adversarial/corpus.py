@@ -19,7 +19,7 @@ FULL = 15.0
 
 # Limits used by the corpus (small, so that the tests are fast and never endanger the machine).
 TEST_LIMITS = """
-c.Execute.timeout = 20
+c.Execute.timeout = 30
 c.Sandbox.call_seconds = 2
 c.Sandbox.memory_mb = 2048
 c.Sandbox.max_processes = 40

@@ -9,9 +9,9 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,16 +46,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# ---------------------------------------------------------------------------------------------- server
-
-class PortTaken(RuntimeError):
-    pass
+_LISTENING = re.compile(rb"http://127\.0\.0\.1:(\d+)/")  # the URL the server prints once it listens
 
 
 class LabServer:
@@ -67,11 +58,11 @@ class LabServer:
     would cover part of every screenshot.
     """
 
-    def __init__(self, root: Path, home: Path):
+    def __init__(self, root: Path, home: Path) -> None:
         self.root, self.home = root, home
         self.token = secrets.token_hex(24)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.port: int | None = None          # chosen by the server itself (--ServerApp.port=0)
+        self.base = ""
         self.log_path = home / "jupyterlab.log"
         self.proc: subprocess.Popen | None = None
 
@@ -91,42 +82,58 @@ class LabServer:
         settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
     def start(self, timeout: float = 120, attempts: int = 3) -> LabServer:
-        """Start and wait until the server answers (on a new port if another process took the free one)."""
-        self._prepare_home()
-        for attempt in range(attempts):
-            try:
-                return self._start(timeout)
-            except PortTaken:
-                if attempt == attempts - 1:
-                    raise
-                self.port = free_port()
-                self.base = f"http://127.0.0.1:{self.port}"
-        raise AssertionError("unreachable")
+        """Start on a port the server picks itself and wait until it answers.
 
-    def _start(self, timeout: float) -> LabServer:
+        jupyter_server chooses a free port, announces it, then binds it once its event loop runs; in
+        that instant another process could take the port, and the server then exits saying so: only
+        in that case is it started again."""
+        self._prepare_home()
+        for _ in range(attempts):
+            if self._start(timeout):
+                return self
+        raise RuntimeError(f"jupyter lab found no free port in {attempts} attempts:\n{self.log_tail()}")
+
+    def _start(self, timeout: float) -> bool:
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+               "--ServerApp.port=0", "--ServerApp.port_retries=0",
                "--ServerApp.allow_root=True",          # harmless for other users; CI runs as root
                "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-        log = self.log_path.open("wb")
+        self.port = None
         self.proc = subprocess.Popen(cmd, cwd=self.root, env={**self.env, "JUPYTER_TOKEN": self.token},
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        announced = threading.Event()
+        threading.Thread(target=self._copy_log, args=(announced,), daemon=True).start()
         deadline = time.monotonic() + timeout
-        while True:
+        if not announced.wait(timeout) or self.port is None:
+            self.stop()
+            raise RuntimeError(f"jupyter lab did not start (exit code {self.proc.poll()}):\n{self.log_tail()}")
+        while True:  # announced: the port opens as soon as the server's event loop runs
             if self.proc.poll() is not None:
                 if "already in use" in self.log_tail():
-                    raise PortTaken(self.port)
+                    return False
                 raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if self.api("api/status").get("started"):
-                    return self
+                    return True
             except (OSError, urllib.error.URLError, json.JSONDecodeError):
                 pass
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"jupyter lab did not answer within {timeout}s:\n{self.log_tail()}")
-            time.sleep(0.25)  # polling a port that is not open yet: there is nothing to wait on
+            time.sleep(0.1)
+
+    def _copy_log(self, announced: threading.Event) -> None:
+        """Copy the server's output into its log file; set ``announced`` once it names its URL (or ends)."""
+        with self.log_path.open("wb") as log:
+            for line in self.proc.stdout:
+                log.write(line)
+                log.flush()
+                found = _LISTENING.search(line)
+                if found and self.port is None:
+                    self.port = int(found.group(1))
+                    self.base = f"http://127.0.0.1:{self.port}"
+                    announced.set()
+        announced.set()  # the server exited: start() reports it
 
     def api_text(self, path: str, method: str = "GET", data: bytes | None = None, timeout: float = 30) -> str:
         request = urllib.request.Request(f"{self.base}/{path}", method=method, data=data,
