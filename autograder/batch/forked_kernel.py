@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import typing as t
@@ -29,16 +27,26 @@ from autograder.sandbox.kernel_manager import SandboxedKernelManager
 
 
 class Zygote:
-    """The warm parent process (``autograder.batch.zygote``); start it early, it warms up on its own."""
+    """The warm parent process (``autograder.batch.zygote``); start it early, it warms up on its own.
+
+    It is reachable through inherited socket pairs only: no path names it, so no kernel can find it.
+    ``connect()`` makes one private connection (one per worker) and hands the zygote its other end
+    over the control pair; the zygote accepts only ends made by this process (peer credentials)."""
 
     def __init__(self, course_root: Path) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="agz-", dir="/tmp" if os.path.isdir("/tmp") else None))
-        self.path = str(self.dir / "zygote.sock")
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {**os.environ, "PYTHONNOUSERSITE": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "autograder.batch.zygote", self.path],
+        self.process = subprocess.Popen([sys.executable, "-P", "-m", "autograder.batch.zygote", str(theirs.fileno())],
                                         stdout=subprocess.PIPE, text=True, cwd=str(course_root), env=env,
-                                        start_new_session=True)
+                                        start_new_session=True, pass_fds=(theirs.fileno(),))
+        theirs.close()
         self._ready = False
+
+    def connect(self) -> socket.socket:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        socket.send_fds(self._control, [b"c"], [theirs.fileno()])
+        theirs.close()
+        return mine
 
     def wait_ready(self) -> None:
         if not self._ready:
@@ -54,24 +62,19 @@ class Zygote:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
+        self._control.close()
 
 
 class ZygoteClient:
-    """A line-delimited JSON connection to the zygote (one per worker process)."""
+    """A line-delimited JSON conversation with the zygote over one private connection (one per worker)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._sock: socket.socket | None = None
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
         self._lock = threading.Lock()
         self._buffer = b""
 
     def request(self, **message) -> dict:
         with self._lock:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self._sock.connect(self.path)
             self._sock.sendall(json.dumps(message).encode() + b"\n")
             while b"\n" not in self._buffer:
                 chunk = self._sock.recv(65536)
@@ -183,7 +186,7 @@ class ForkedKernelManager(SandboxedKernelManager):
             provisioner.zygote = self.zygote
             self.provisioner = provisioner
         wrapped, kw = await super()._async_pre_start_kernel(**kw)
-        # wrapped = [python, -m, autograder.sandbox.launch, PLAN, --, python, -m, ipykernel_launcher, ARGS...]
+        # wrapped = [python, -P, -m, autograder.sandbox.launch, PLAN, --, python, -m, ipykernel_launcher, ARGS]
         if "--" in wrapped:
             self._plan_file = wrapped[wrapped.index("--") - 1]
             kernel_cmd = wrapped[wrapped.index("--") + 1:]

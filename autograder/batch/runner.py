@@ -47,7 +47,7 @@ class RunReport:
 
 # ---------------------------------------------------------------------- processes
 
-def _worker(jobs, results, zygote_path: str, config, course_root: str) -> None:
+def _worker(jobs, results, zygote_connection, config, course_root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)      # the coordinator stops us with SIGTERM
     from .zygote import die_with_parent
@@ -59,7 +59,7 @@ def _worker(jobs, results, zygote_path: str, config, course_root: str) -> None:
     from .forked_kernel import ZygoteClient
     from .pipeline import NotebookGrader
 
-    grader = NotebookGrader(config, ZygoteClient(zygote_path), course_root)
+    grader = NotebookGrader(config, ZygoteClient(zygote_connection), course_root)
     while True:
         job = jobs.get()
         if job is None:
@@ -198,10 +198,13 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     zygote.wait_ready()
     ctx = mp.get_context("fork")
     jobs, results = ctx.Queue(), ctx.Queue()
-    pool = [ctx.Process(target=_worker, args=(jobs, results, zygote.path, config, str(course.root)), daemon=True)
-            for _ in range(min(workers, len(todo) * len(expected)))]
-    for process in pool:
-        process.start()
+    pool = []
+    for _ in range(min(workers, len(todo) * len(expected))):
+        connection = zygote.connect()
+        pool.append(ctx.Process(target=_worker, args=(jobs, results, connection, config, str(course.root)),
+                                daemon=True))
+        pool[-1].start()
+        connection.close()  # the worker's own now
     try:
         _check_assignment(db_url, assignment)
         pending = _plan(course, config, assignment, todo, expected, db_url, report)

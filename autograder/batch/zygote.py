@@ -1,7 +1,9 @@
 """A warm parent for students' kernels.
 
-Started once per batch (``python -m autograder.batch.zygote SOCKET``), it imports torch, IPython,
-ipykernel, matplotlib and the probe, warms them up, and then forks one child per notebook on request.
+Started once per batch (``python -P -m autograder.batch.zygote FD``, FD the inherited end of a socket
+pair), it imports torch, IPython, ipykernel, matplotlib and the probe, warms them up, and then forks one
+child per notebook on request. Requests come only over connections the grader hands it through that
+pair (checked by peer credentials): there is no socket path a kernel could find or connect to.
 Each child confines itself (``autograder.sandbox``) and becomes an ordinary ipykernel on the
 connection file it was given, so the notebook is executed exactly as ``nbgrader autograde`` would,
 minus the interpreter start and ``import torch`` that a fresh kernel pays.
@@ -18,6 +20,7 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 
 _children: dict[int, int | None] = {}   # pid -> exit status (None while running)
@@ -38,10 +41,7 @@ def warm_up() -> None:
     import numpy  # noqa: F401
     import torch.func
 
-    import autograder.probe  # noqa: F401
-    from autograder.probe.scenario import all_suites
-
-    all_suites()
+    import autograder.probe  # noqa: F401  (the library only: each kernel loads its own assignment's scenarios)
     x = torch.linspace(-1.0, 1.0, 4, dtype=torch.float64)
     torch.func.jacrev(torch.sin)(x)
     torch.func.jacfwd(torch.sin)(x)
@@ -106,13 +106,12 @@ def _become_kernel(request: dict, keep: list[int]) -> None:
         env = dict(request["env"])
         if request.get("plan"):
             from autograder.sandbox.confine import confine
-            from autograder.sandbox.plan import Plan
+            from autograder.sandbox.plan import Plan, kernel_environment
 
             plan = Plan.load(request["plan"])
-            report = confine(plan)
-            with open(os.path.join(plan.scratch, "ipc", "confinement.json"), "w") as fh:
-                json.dump(report, fh)
-            env = {**plan.env, **{k: v for k, v in env.items() if k.startswith("JPY_")}}
+            confine(plan)  # from here on this is the confined kernel process; its keeper stays outside
+            env = kernel_environment(plan, env)
+            _forget_grader_modules()
         else:
             os.chdir(request["cwd"])
         os.environ.clear()
@@ -121,7 +120,8 @@ def _become_kernel(request: dict, keep: list[int]) -> None:
 
         warnings.filterwarnings("ignore", "Couldn't bind IOPub Pipe")  # TCP is denied in the sandbox
         extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        base = [p for p in sys.path[1:] if p and os.path.abspath(p) != os.path.abspath(request.get("course", ""))]
+        course = os.path.abspath(request.get("course") or "/nonexistent")
+        base = [p for p in sys.path if p and os.path.abspath(p) != course]  # (-P: no working folder in it)
         sys.path[:] = ["", *extra, *base]
         sys.argv = ["ipykernel_launcher", *request["argv"]]
         from ipykernel.kernelapp import IPKernelApp
@@ -144,6 +144,13 @@ def _become_kernel(request: dict, keep: list[int]) -> None:
         os._exit(code)
 
 
+def _forget_grader_modules() -> None:
+    """Drop the grader's own modules from a confined kernel: it imports the probe from its scratch copy
+    (its own assignment's scenarios only), as a fresh kernel would."""
+    for name in [n for n in sys.modules if n == "autograder" or n.startswith("autograder.")]:
+        del sys.modules[name]
+
+
 def _handle(request: dict, keep: list[int]) -> dict:
     op = request.get("op")
     if op == "fork":
@@ -156,9 +163,14 @@ def _handle(request: dict, keep: list[int]) -> dict:
         _reap()
         pid = int(request["pid"])
         return {"pid": pid, "running": _children.get(pid, 0) is None, "exit": _children.get(pid)}
-    if op in ("ping", "shutdown"):
-        return {"ok": True}
     return {"error": f"unknown op {op!r}"}
+
+
+def _from_grader(sock: socket.socket, grader: int) -> bool:
+    """True if the peer of ``sock`` is the grader process that started us (pid and uid)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return pid == grader and uid == os.getuid()
 
 
 def _kill_children() -> None:
@@ -178,9 +190,14 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
         os._exit(0)
 
 
-def serve(path: str) -> None:
+def serve(control_fd: int) -> None:
     die_with_parent()
+    grader = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+    control = socket.socket(fileno=control_fd)
+    if not _from_grader(control, grader):
+        sys.stderr.write("autograder zygote: the control channel does not come from the grader\n")
+        os._exit(2)
     warm_up()
     signal.signal(signal.SIGCHLD, _reap)
 
@@ -189,21 +206,16 @@ def serve(path: str) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(64)
     selector = selectors.DefaultSelector()
-    selector.register(server, selectors.EVENT_READ)
+    selector.register(control, selectors.EVENT_READ)
     buffers: dict[socket.socket, bytes] = {}
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
         for key, _ in selector.select():
             sock = key.fileobj
-            if sock is server:
-                conn, _ = server.accept()
-                selector.register(conn, selectors.EVENT_READ)
-                buffers[conn] = b""
+            if sock is control:
+                _accept(control, grader, selector, buffers)
                 continue
             try:
                 data = sock.recv(65536)
@@ -217,16 +229,31 @@ def serve(path: str) -> None:
             buffers[sock] += data
             while b"\n" in buffers[sock]:
                 line, buffers[sock] = buffers[sock].split(b"\n", 1)
-                keep = [server.fileno(), *(s.fileno() for s in buffers)]
+                keep = [control.fileno(), *(s.fileno() for s in buffers)]
                 try:
                     reply = _handle(json.loads(line), keep)
                 except Exception as exc:
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
                 sock.sendall(json.dumps(reply).encode() + b"\n")
-                if json.loads(line).get("op") == "shutdown":
-                    _kill_children()
-                    os._exit(0)
+
+
+def _accept(control: socket.socket, grader: int, selector, buffers: dict) -> None:
+    """Take the connections the grader hands over; the grader gone, stop."""
+    try:
+        message, fds, _flags, _addr = socket.recv_fds(control, 16, 16)
+    except OSError:
+        message, fds = b"", []
+    if not message:
+        _kill_children()
+        os._exit(0)
+    for fd in fds:
+        conn = socket.socket(fileno=fd)
+        if conn.family != socket.AF_UNIX or not _from_grader(conn, grader):
+            conn.close()
+            continue
+        selector.register(conn, selectors.EVENT_READ)
+        buffers[conn] = b""
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(int(sys.argv[1]))

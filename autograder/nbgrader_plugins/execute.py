@@ -66,7 +66,7 @@ class GuardedExecute(Execute):
                 self.log.warning("autograder sandbox DISABLED: student code runs with the grader's rights")
             return
         try:
-            report = json.loads((scratch.ipc / "confinement.json").read_text())
+            report = json.loads(scratch.report.read_text())
         except (OSError, ValueError):
             return
         self.confinement_problems = report.get("missing", [])

@@ -9,6 +9,7 @@ answers that each misconception would give are computed where student code canno
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,7 +52,14 @@ _SUITES: dict[str, tuple[Scenario, ...]] = {}
 _ASSIGNMENT_OF: dict[str, str] = {}
 _LOADED = False
 
-ASSIGNMENTS = ("ps1_backward", "ps2_vjp", "ps3_accumulation", "ps4_jacobians", "ps5_higher_order")
+
+
+def assignments() -> tuple[str, ...]:
+    """The assignments whose scenario modules are present (discovered: a kernel's copy of the probe
+    holds its own assignment's module only)."""
+    from . import scenarios
+
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__) if not m.name.startswith("_")))
 
 
 def register(assignment: str, suites: dict[str, Iterable[Scenario]]) -> None:
@@ -70,7 +78,7 @@ def _load() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        for name in ASSIGNMENTS:
+        for name in assignments():
             importlib.import_module(f"autograder.probe.scenarios.{name}")
 
 

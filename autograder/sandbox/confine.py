@@ -1,6 +1,9 @@
-"""Apply a sandbox plan to the current process: cgroup, namespaces, rlimits, Landlock, working directory.
+"""Apply a sandbox plan to the current process: cgroup, namespaces and private mounts, a pid namespace
+with its own ``/proc``, the kernel's own uid without capabilities, rlimits, Landlock, working folder.
 
-Each layer is tried in turn; a missing one is reported loudly (and refused if the plan requires it).
+The calling process splits (``reaper``): it stays outside as the keeper, and only its child — the one
+that returns from ``confine`` — goes on to become the kernel. Each layer is tried in turn; a missing
+one is reported loudly, and refused if the plan requires it.
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import landlock, limits, namespaces
-from .plan import Plan, SandboxError, unstage
+from . import identity, landlock, limits, namespaces, reaper
+from .plan import Plan, SandboxError, read_connection, unstage
 
 LEVELS = {"none": 0, "landlock": 1, "full": 2}
 
@@ -21,6 +24,7 @@ def warn(message: str) -> None:
 
 
 def confine(plan: Plan) -> dict:
+    """Confine; returns (in the kernel process only) what was enforced."""
     report: dict = {"layers": [], "missing": []}
     if plan.cgroup:
         try:
@@ -28,24 +32,42 @@ def confine(plan: Plan) -> dict:
             report["layers"].append("pids cgroup")
         except OSError as exc:
             report["missing"].append(f"pids cgroup ({exc})")
+    connection = read_connection(plan)
     try:
-        report["namespaces"] = namespaces.enter(network=plan.network, private_dirs=tuple(plan.private_dirs),
-                                                size_mb=plan.disk_mb)
-        report["layers"].append("user+network namespaces" if not plan.network else "user namespace")
+        report["namespaces"] = namespaces.unshare(network=plan.network)
+        report["layers"].append("mount, pid, IPC" + ("" if plan.network else ", network") + " namespaces")
     except namespaces.NamespacesUnavailable as exc:
-        report["missing"].append(f"namespaces ({exc}): the kernel keeps the network")
-    if plan.private_dirs and not report.get("namespaces", {}).get("tmpfs"):
+        report["missing"].append(f"namespaces ({exc}): the kernel sees the host's processes and network")
+    isolated = "namespaces" in report
+    if isolated:
+        mounted = namespaces.private_tmpfs(plan.private_dirs, plan.uid, plan.gid)
+        report["tmpfs"] = mounted
+        if len(mounted) < len(plan.private_dirs):
+            report["missing"].append("private tmpfs: the disk space a kernel can fill is not capped")
+        if plan.uid != os.geteuid():
+            report["exposed"] = namespaces.expose(plan.readable, plan.uid, plan.gid)
+    elif plan.private_dirs:
         report["missing"].append("private tmpfs: the disk space a kernel can fill is not capped")
-    unstage(plan)
+    unstage(plan, connection)
+    return reaper.split(plan.report, lambda: _confine_kernel(plan, report, isolated))
+
+
+def _confine_kernel(plan: Plan, report: dict, isolated: bool) -> dict:
+    """In the kernel process: its own /proc, its own uid, rlimits, Landlock, its working folder."""
+    if isolated:
+        namespaces.mount_proc()
+        report["layers"].append("own /proc")
+    report["identity"] = identity.become(plan.uid, plan.gid)
+    report["layers"].append(f"uid {report['identity']['uid']} without capabilities")
     report["rlimits"] = limits.apply(plan.limits)
     report["layers"].append("rlimits")
     try:
         report["landlock"] = landlock.restrict(plan.readable, plan.writable, deny_tcp=not plan.network)
         report["layers"].append(f"landlock ABI {report['landlock']['abi']}")
     except landlock.LandlockUnavailable as exc:
-        report["missing"].append(f"landlock ({exc}): the kernel can read and write whatever the grader can")
+        report["missing"].append(f"landlock ({exc}): the kernel can read and write whatever its uid can")
     has_landlock = "landlock" in report
-    level = 2 if has_landlock and "namespaces" in report else 1 if has_landlock else 0
+    level = 2 if has_landlock and isolated else 1 if has_landlock else 0
     report["level"] = next(name for name, value in LEVELS.items() if value == level)
     if level < LEVELS.get(plan.require, 0):
         raise SandboxError(f"sandbox level {plan.require!r} required but only {report['layers']} available; "

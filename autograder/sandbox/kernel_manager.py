@@ -79,7 +79,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             if os.geteuid() == 0:
                 self._cgroup = limit_tools.create_pids_cgroup(self.sandbox.max_processes)
         self.transport = "ipc"
-        self.ip = str(self._scratch.ipc / "k")
+        self.ip = str(self._scratch.kipc / "k")  # the kernel binds in its private ipc folder: reached via kipc
         self.connection_file = str(self._scratch.ipc / "kernel.json")
         env = dict(kw.get("env") or os.environ)
         env["AUTOGRADER_CALL_TIMEOUT"] = str(self.sandbox.call_seconds)
@@ -92,13 +92,20 @@ class SandboxedKernelManager(AsyncKernelManager):
                              "install it editable (pip install -e .) so rubrics stay out of reach", leak)
         plan_file = self._scratch.root / "plan.json"
         plan.dump(plan_file)
-        kw.update(cwd=str(self._scratch.work), env=plan.env)
+        # The launcher starts in the scratch root, which no kernel can write to, and with -P: nothing a
+        # student wrote is on its import path before (or after) confinement.
+        kw.update(cwd=str(self._scratch.root), env=plan.env)
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        wrapped = [sys.executable, "-m", "autograder.sandbox.launch", str(plan_file), "--", *kernel_cmd]
+        wrapped = [sys.executable, "-P", "-m", "autograder.sandbox.launch", str(plan_file), "--", *kernel_cmd]
         # The launcher runs before confinement with the grader's own environment (the kernel gets
         # ``plan.env`` when the launcher replaces itself with it).
         kw["env"] = {**env, "PYTHONPATH": _package_parent()}
         return wrapped, kw
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: t.Any) -> None:
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self._scratch is not None:
+            self._scratch.link_ipc(self.provisioner.pid)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         pgid = getattr(self.provisioner, "pgid", None)

@@ -1,17 +1,18 @@
-"""``python -m autograder.sandbox.launch PLAN.json -- KERNEL COMMAND...``
+"""``python -P -m autograder.sandbox.launch PLAN.json -- KERNEL COMMAND...``
 
-Confines itself according to the plan, then replaces itself with the kernel. Started by the sandboxed
-kernel manager in place of the plain kernel command.
+Confines itself according to the plan (the process splits: the keeper stays, the confined child
+continues here), then replaces itself with the kernel. Started by the sandboxed kernel manager in
+place of the plain kernel command, from the scratch root (no folder a student can write to is on its
+import path: ``-P`` and that working folder).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from .confine import confine
-from .plan import Plan, SandboxError
+from .plan import Plan, SandboxError, kernel_environment
 
 
 def main(argv: list[str]) -> int:
@@ -21,16 +22,11 @@ def main(argv: list[str]) -> int:
     plan = Plan.load(argv[0])
     command = argv[2:]
     try:
-        report = confine(plan)
-        with open(os.path.join(plan.scratch, "ipc", "confinement.json"), "w") as fh:
-            json.dump(report, fh)
+        confine(plan)
     except SandboxError as exc:
         sys.stderr.write(f"autograder sandbox: refusing to start the kernel: {exc}\n")
         return 3
-    env = dict(plan.env)
-    # jupyter_client adds these when it launches us; the kernel uses them to watch its parent.
-    env.update({k: v for k, v in os.environ.items() if k.startswith("JPY_")})
-    os.execve(command[0], command, env)
+    os.execve(command[0], command, kernel_environment(plan, dict(os.environ)))
     return 0  # not reached
 
 

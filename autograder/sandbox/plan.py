@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import identity
 from .limits import Limits
 
 SYSTEM_READ = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/sys", "/dev/null", "/dev/zero",
@@ -19,11 +20,14 @@ SYSTEM_READ = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/s
 ETC_READ = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "passwd", "group",
             "nsswitch.conf", "hosts", "host.conf", "os-release", "mime.types", "matplotlibrc"]
 DEVICE_WRITE = ["/dev/null", "/dev/full"]
+# JPY_PARENT_PID is not kept: the kernel's parent is its keeper, which ends it when the grader ends
+# (see kernel_environment).
 ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "JPY_PARENT_PID", "JPY_SESSION_NAME", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION")
+            "JPY_SESSION_NAME", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION")
 ENV_KEEP_PREFIXES = ("LC_", "NBGRADER_", "AUTOGRADER_", "JUPYTER_PLATFORM", "PYTHONWARN")
 MAX_COPY_BYTES = 256 * 1024 * 1024
 MAX_COPY_FILES = 2000
+IPC_MB = 4                         # the folder of the kernel's sockets and connection file
 
 
 class SandboxError(RuntimeError):
@@ -41,9 +45,13 @@ class Plan:
     network: bool = False
     cgroup: str | None = None
     require: str = "none"          # "none", "landlock" or "full": refuse to run below that level
-    private_dirs: list[str] = field(default_factory=list)   # get a private tmpfs each (disk cap)
-    disk_mb: int = 512
+    private_dirs: dict[str, int] = field(default_factory=dict)   # folder -> MiB of its private tmpfs
     stage: str = ""                # prepared contents, copied into the private dirs after mounting
+    uid: int = 0                   # the kernel's own uid and gid (see ``identity``)
+    gid: int = 0
+    connection_file: str = ""      # the kernel's connection file, rewritten for its own view ...
+    kernel_ip: str = ""            # ... with this socket path prefix
+    report: str = ""               # where the keeper writes the confinement report for the grader
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -74,29 +82,42 @@ def _probe_package() -> Path:
 
 class Scratch:
     """A private directory tree for one kernel: ``work`` (its cwd, a copy of the submission folder),
-    ``home``, ``tmp`` and ``ipc`` (writable) and ``lib`` (a read-only copy of the probe).
+    ``home``, ``tmp`` and ``ipc`` (writable, each a private tmpfs inside the kernel's mount namespace)
+    and ``lib`` (a read-only copy of the probe, owned by the kernel's uid).
 
     ``work`` and ``home`` are prepared under ``stage``; the kernel's launcher copies them in place after
-    it has mounted its private file systems.
+    it has mounted its private file systems. The grader reaches the kernel's sockets through ``kipc``,
+    a link into the kernel's own view of ``ipc`` (``/proc/<keeper>/root/...``), renewed at each start.
+    The root is closed to listing (0711); the kernel uid can only pass through it.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, uid: int, gid: int) -> None:
+        self.root, self.uid, self.gid = root, uid, gid
         self.work, self.home, self.tmp, self.ipc, self.lib = (root / n for n in ("work", "home", "tmp", "ipc", "lib"))
         self.stage = root / "stage"
+        self.kipc = root / "kipc"
+        self.report = root / "confinement.json"
 
     @classmethod
     def create(cls, submission: Path | str | None) -> Scratch:
         base = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()  # short: unix socket paths
-        scratch = cls(Path(tempfile.mkdtemp(prefix="agsb-", dir=base)))
+        scratch = cls(Path(tempfile.mkdtemp(prefix="agsb-", dir=base)), *identity.kernel_ids())
+        scratch.root.chmod(0o711)
         for folder in (scratch.work, scratch.home, scratch.tmp, scratch.ipc, scratch.lib, scratch.stage,
                        scratch.stage / "work", scratch.stage / "home"):
             folder.mkdir(mode=0o700)
         if submission:
             scratch._copy_submission(Path(submission))
-        scratch._copy_probe()
+        scratch._copy_probe(Path(submission).name if submission else "")  # autograded/<student>/<assignment>
         scratch._copy_font_cache()
         return scratch
+
+    def link_ipc(self, keeper_pid: int) -> None:
+        """Point ``kipc`` at the ``ipc`` folder as the kernel whose keeper is ``keeper_pid`` sees it."""
+        temporary = self.root / f"kipc.{keeper_pid}"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(f"/proc/{keeper_pid}/root{self.ipc}")
+        os.replace(temporary, self.kipc)
 
     def _copy_submission(self, source: Path) -> None:
         """Copy the submission's own files (not notebooks, never following symlinks, bounded size)."""
@@ -121,14 +142,24 @@ class Scratch:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
 
-    def _copy_probe(self) -> None:
+    def _copy_probe(self, assignment: str) -> None:
+        """The probe library and the scenarios of ``assignment`` only (no other assignment's hidden tests)."""
         package = _probe_package()
         target = self.lib / "autograder"
-        shutil.copytree(package / "probe", target / "probe",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        scenarios = package / "probe" / "scenarios"
+
+        def ignore(folder: str, names: list[str]) -> set[str]:
+            skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+            if Path(folder) == scenarios:
+                skipped |= {n for n in names if n.endswith(".py") and n not in ("__init__.py", f"{assignment}.py")}
+            return skipped
+
+        shutil.copytree(package / "probe", target / "probe", ignore=ignore)
         shutil.copyfile(package / "__init__.py", target / "__init__.py")
-        for path in [target, *target.rglob("*")]:
+        for path in [self.lib, target, *target.rglob("*")]:
             path.chmod(stat.S_IRUSR | stat.S_IXUSR if path.is_dir() else stat.S_IRUSR)
+            if os.geteuid() == 0:
+                os.chown(path, self.uid, self.gid)
 
     def _copy_font_cache(self) -> None:
         mpl = self.stage / "home" / ".matplotlib"
@@ -142,6 +173,7 @@ class Scratch:
         env = {k: v for k, v in base.items() if k in ENV_KEEP or k.startswith(ENV_KEEP_PREFIXES)}
         env.setdefault("PATH", os.defpath)
         env.update(HOME=str(self.home), TMPDIR=str(self.tmp), PYTHONPATH=str(self.lib),
+                   USER="student", LOGNAME="student",  # the kernel's uid has no account
                    MPLCONFIGDIR=str(self.home / ".matplotlib"), IPYTHONDIR=str(self.home / ".ipython"),
                    JUPYTER_CONFIG_DIR=str(self.home / ".jupyter"), JUPYTER_DATA_DIR=str(self.home / ".jupyter-data"),
                    JUPYTER_RUNTIME_DIR=str(self.ipc), PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1",
@@ -153,10 +185,12 @@ class Scratch:
              require: str = "none", cgroup: str | None = None, disk_mb: int = 512) -> Plan:
         readable = [*python_paths(), *SYSTEM_READ, *(f"/etc/{n}" for n in ETC_READ), str(self.lib), *extra_read]
         writable = [str(self.work), str(self.home), str(self.tmp), str(self.ipc), *DEVICE_WRITE]
+        private = {str(self.work): disk_mb, str(self.home): disk_mb, str(self.tmp): disk_mb, str(self.ipc): IPC_MB}
         return Plan(scratch=str(self.root), workdir=str(self.work), readable=readable, writable=writable,
                     env=self.environment(env), limits=limits, network=network, cgroup=cgroup, require=require,
-                    private_dirs=[str(self.work), str(self.home), str(self.tmp)], disk_mb=disk_mb,
-                    stage=str(self.stage))
+                    private_dirs=private, stage=str(self.stage), uid=self.uid, gid=self.gid,
+                    connection_file=str(self.ipc / "kernel.json"), kernel_ip=str(self.ipc / "k"),
+                    report=str(self.report))
 
     def cleanup(self) -> None:
         for path in [self.lib, *self.lib.rglob("*")] if self.lib.exists() else []:
@@ -167,12 +201,35 @@ class Scratch:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def unstage(plan: Plan) -> None:
-    """Copy the staged work and home folders into place (run by the launcher, after mounting)."""
+def kernel_environment(plan: Plan, launcher_env: dict[str, str]) -> dict[str, str]:
+    """The kernel's environment: the plan's, plus what jupyter_client adds for the session (not the
+    parent pid: the kernel's parent is its keeper, outside its pid namespace)."""
+    extra = {k: v for k, v in launcher_env.items() if k.startswith("JPY_") and k != "JPY_PARENT_PID"}
+    return {**plan.env, **extra, "JPY_PARENT_PID": "1"}  # "1": ipykernel watches no parent
+
+
+def read_connection(plan: Plan) -> dict | None:
+    """The connection file jupyter_client wrote (read before ``ipc`` is covered by the kernel's tmpfs)."""
+    try:
+        return json.loads(Path(plan.connection_file).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def unstage(plan: Plan, connection: dict | None) -> None:
+    """Put the staged work and home folders and the kernel's connection file in place, owned by the
+    kernel's uid (run by the launcher, after mounting)."""
     for name in ("work", "home"):
         source, target = Path(plan.stage) / name, Path(plan.scratch) / name
         if source.is_dir():
             shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+    if connection is not None:  # the kernel binds its sockets where it sees its ipc folder
+        Path(plan.connection_file).write_text(json.dumps({**connection, "ip": plan.kernel_ip}))
+    if os.geteuid() == 0 and plan.uid != 0:
+        for name in ("work", "home", "tmp", "ipc"):
+            top = Path(plan.scratch) / name
+            for path in [top, *top.rglob("*")]:
+                os.lchown(path, plan.uid, plan.gid)
 
 
 def grader_readable_by_kernel(plan: Plan) -> str | None:

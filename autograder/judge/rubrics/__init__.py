@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from autograder.probe.scenario import ASSIGNMENTS
+from autograder.probe.scenario import assignments
 
 RUBRICS: dict[str, Callable] = {}
 _LOADED = False
@@ -28,7 +28,7 @@ def load_all() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        for name in ASSIGNMENTS:
+        for name in assignments():
             importlib.import_module(f"autograder.judge.rubrics.{name}")
 
 
