@@ -47,7 +47,8 @@ c.Execute.timeout = 120  # seconds per cell
 
 # Confinement of students' kernels (see README, "Threat model"). Defaults shown; tighten as needed.
 c.Sandbox.enabled = True
-c.Sandbox.require = "none"       # "landlock" or "full" refuses to grade on a host that cannot confine
+c.Sandbox.require = "full"       # refuse to grade on a host that cannot confine fully; "landlock" or
+                                 # "none" is an explicit opt-in to weaker confinement (README, threat model)
 c.Sandbox.memory_mb = 3072       # address space per kernel
 c.Sandbox.cpu_seconds = 600      # CPU time per kernel
 c.Sandbox.max_processes = 64     # processes and threads per kernel

@@ -163,3 +163,17 @@ def test_a_forked_kernel_holds_none_of_the_zygotes_connections(tmp_path):
     finally:
         ForkedKernelManager.zygote = None
         zygote.close()
+
+
+def test_this_host_confines_fully_and_a_weaker_host_is_refused_with_the_setting_to_change():
+    from autograder.sandbox import preflight
+
+    if os.geteuid() == 0:  # root can always create namespaces; Landlock is in every kernel we support
+        assert preflight.missing_layers() == () and preflight.level(()) == "full"
+        preflight.check("full")
+    no_namespaces = ("namespaces (disabled)",)
+    assert preflight.level(no_namespaces) == "landlock"
+    assert preflight.level(("Landlock (missing)", *no_namespaces)) == "none"
+    message = preflight.refusal("full", "landlock", no_namespaces)
+    assert "Nothing was graded" in message and "c.Sandbox.require = 'landlock'" in message
+    assert "namespaces (disabled)" in message

@@ -184,6 +184,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         raise CourseError(f"another `autograder autograde {assignment}` is running in this course "
                           f"({lock_path})") from None
     config = course.config()
+    _check_confinement(config)
     db_url = course.db_url
     todo = [s for s in all_students if force or not _already_graded(course, s, assignment)]
     report.skipped = [s for s in all_students if s not in todo]
@@ -226,6 +227,19 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         lock.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _check_confinement(config) -> None:
+    from ..sandbox import preflight
+    from ..sandbox.config import Sandbox
+    from ..sandbox.plan import SandboxError
+
+    sandbox = Sandbox(config=config)
+    if sandbox.enabled:
+        try:
+            preflight.check(sandbox.require)
+        except SandboxError as exc:
+            raise CourseError(str(exc)) from None
 
 
 def _check_assignment(db_url: str, assignment: str) -> None:

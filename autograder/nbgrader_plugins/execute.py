@@ -20,6 +20,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from autograder.sandbox import preflight
 from autograder.sandbox.config import Sandbox
 from autograder.sandbox.kernel_manager import SandboxedKernelManager
 
@@ -37,6 +38,7 @@ class GuardedExecute(Execute):
         super().__init__(**kwargs)
         self.sandbox = Sandbox(parent=self)
         if self.sandbox.enabled:
+            preflight.check(self.sandbox.require)  # refuse before any student code runs, not kernel by kernel
             self.kernel_manager_class = SandboxedKernelManager
 
     # ------------------------------------------------------------------ notebook level

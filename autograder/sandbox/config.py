@@ -11,8 +11,10 @@ from .limits import Limits
 
 class Sandbox(LoggingConfigurable):
     enabled = Bool(True, help="Confine students' kernels (strongly recommended).").tag(config=True)
-    require = Enum(["none", "landlock", "full"], "none",
-                   help="Refuse to grade below this confinement level instead of warning.").tag(config=True)
+    require = Enum(["none", "landlock", "full"], "full",
+                   help="Refuse to grade on a host that confines kernels less than this: 'full' (namespaces "
+                        "and Landlock, the default), 'landlock', or 'none' (an explicit opt-in to grading "
+                        "with rlimits only).").tag(config=True)
     network = Bool(False, help="Let kernels use the network (off: a private, empty network namespace).").tag(
         config=True)
     memory_mb = Integer(3072, help="Address-space limit per kernel, MiB.").tag(config=True)
