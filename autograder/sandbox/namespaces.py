@@ -103,21 +103,21 @@ def _first_closed_ancestor(path: str, uid: int, gid: int) -> str | None:
     return None
 
 
-def expose(paths: list[str], uid: int, gid: int, rounds: int = 4) -> list[str]:
+def expose(paths: list[str], uid: int, gid: int, writable: tuple[str, ...] = (), rounds: int = 4) -> list[str]:
     """Make ``paths`` reachable for ``uid`` where a folder above them is closed to it (Python under
     ``/root``, a course in a private folder): the closed folder is covered with an empty tmpfs in
-    which only ``paths`` are bind-mounted back, read-only. Everything else in it disappears from the
-    kernel's view. Returns the folders covered."""
+    which only ``paths`` are bind-mounted back, read-only (except those in ``writable``). Everything
+    else in it disappears from this mount namespace. Returns the folders covered."""
     libc = _libc()
     covered: list[str] = []
     for _ in range(rounds):
-        closed = {_first_closed_ancestor(path, uid, gid) for path in paths} - {None}
+        closed = {_first_closed_ancestor(path, uid, gid) for path in {*paths, *writable}} - {None}
         if not closed:
             break
         for ancestor in sorted(closed):
             if any(ancestor.startswith(c.rstrip("/") + "/") for c in closed if c != ancestor):
                 continue  # nested in another closed folder: handled with it, then in the next round
-            handles = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in paths
+            handles = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in {*paths, *writable}
                        if p.startswith(ancestor.rstrip("/") + "/") and os.path.exists(p)}
             try:
                 options = b"size=1m,mode=0755"
@@ -133,7 +133,8 @@ def expose(paths: list[str], uid: int, gid: int, rounds: int = 4) -> list[str]:
                         open(path, "a").close()
                     if libc.mount(source.encode(), path.encode(), None, ctypes.c_ulong(MS_BIND | MS_REC), None) != 0:
                         raise _fail(f"exposing {path}")
-                    libc.mount(None, path.encode(), None, ctypes.c_ulong(MS_REMOUNT | MS_BIND | MS_RDONLY), None)
+                    if path not in writable:
+                        libc.mount(None, path.encode(), None, ctypes.c_ulong(MS_REMOUNT | MS_BIND | MS_RDONLY), None)
             finally:
                 for fd in handles.values():
                     os.close(fd)

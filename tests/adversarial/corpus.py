@@ -69,7 +69,11 @@ ATTACKS = [
            _with_cell(guarded("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)")),
            attack_cell=True),
     Attack("kill-grader", "sends SIGKILL to the process that started the kernel",
-           _with_cell(guarded("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")), attack_cell=True),
+           # (a parent pid of 0 means the parent lies outside the kernel's pid namespace: kill(0) would be
+           # the kernel's own process group, not an attack on anybody)
+           _with_cell(guarded("import os, signal\nparent = os.getppid()\nif parent == 0:\n"
+                              "    raise ProcessLookupError('the parent is outside the pid namespace')\n"
+                              "os.kill(parent, signal.SIGKILL)")), attack_cell=True),
     Attack("read-grader-environ", "reads the grader's environment through /proc",
            _with_cell(guarded("import os\nprint(open(f'/proc/{{os.getppid()}}/environ','rb').read(100))")),
            attack_cell=True),

@@ -41,7 +41,7 @@ def part_of(attack) -> int:
     return ATTACKS.index(attack) % PARTS
 
 
-def _build(root: Path, part: int) -> Path:
+def _build(root: Path, attacks: list) -> Path:
     course = new_course(root, [ASSIGNMENT])
     with open(course / "nbgrader_config.py", "a") as fh:
         fh.write(TEST_LIMITS)
@@ -52,7 +52,7 @@ def _build(root: Path, part: int) -> Path:
     paths = {"source": str(course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
              "gradebook": str(course / "gradebook.db"),
              "other": str(course / "submitted" / BYSTANDERS[0] / ASSIGNMENT / f"{NOTEBOOK}.ipynb")}
-    for attack in ATTACKS[part::PARTS]:
+    for attack in attacks:
         nb, raw, extra = attack.build(rel, correct, paths)
         folder = course / "submitted" / attack.student / ASSIGNMENT
         if extra.get("rename"):
@@ -73,7 +73,7 @@ def _build(root: Path, part: int) -> Path:
 def _run(grader: str, part: int, tmp_path_factory) -> dict:
     if (grader, part) in _RUNS:
         return _RUNS[grader, part]
-    course = _build(tmp_path_factory.mktemp(f"corpus-{grader}-{part}"), part)
+    course = _build(tmp_path_factory.mktemp(f"corpus-{grader}-{part}"), ATTACKS[part::PARTS])
     protected = {"source": _tree_hash(course / "source"), "release": _tree_hash(course / "release"),
                  "bystanders": {s: _tree_hash(course / "submitted" / s) for s in BYSTANDERS}}
     command = ([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force"] if grader == "nbgrader"
