@@ -15,14 +15,16 @@ c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 # A deleted or renamed autograder test cell is restored from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
 
-# Before grading a submission: set symlinks and unreadable notebooks aside (kept, never deleted) and
-# grade an unreadable notebook as zero with its reason; grade a renamed notebook under its expected name.
-from autograder.nbgrader_plugins.submission_check import QUARANTINE, nbgrader_hook  # noqa: E402
+# Before grading a submission: set links, pipes, sockets, device files and unreadable notebooks aside
+# (kept, never deleted) and grade an unreadable notebook as zero with its reason; grade a renamed notebook
+# under its expected name. A submission the check cannot make safe is graded zero, with the reason.
+from autograder.nbgrader_plugins.submission_check import IGNORED, nbgrader_hook  # noqa: E402
 
 c.Autograde.pre_convert_hook = nbgrader_hook
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", QUARANTINE]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", IGNORED]
 
 c.Autograde.sanitize_preprocessors = [
+    "autograder.nbgrader_plugins.cell_metadata.RestoreCellMetadata",  # edited or malformed nbgrader metadata
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",

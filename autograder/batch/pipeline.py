@@ -20,6 +20,7 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.utils.importstring import import_item
 
+from ..nbgrader_plugins.cell_metadata import PROBLEMS
 from .forked_kernel import ForkedKernelManager
 
 _DEFAULT_SANITIZE = ["nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
@@ -100,6 +101,7 @@ class NotebookGrader(LoggingConfigurable):
             }
             for pp in self._instances(self.sanitize):
                 nb, resources = _apply(pp, nb, resources)
+            result.problems.extend(resources.get(PROBLEMS, []))
             with utils.setenv(NBGRADER_EXECUTION="autograde"):
                 for pp in self._instances(self.autograde):
                     nb, resources = _apply(pp, nb, resources)
@@ -141,8 +143,10 @@ def _stopped(nb) -> list[str]:
             elif output.get("output_type") == "stream" and "[output truncated:" in output.get("text", ""):
                 add(f"cell {index}: output truncated")
         summary = cell.get("metadata", {}).get("autograder", {})
-        for note in summary.get("notes", []):
+        if not isinstance(summary, dict):  # a student's own metadata under our key
+            continue
+        for note in summary.get("notes", []) if isinstance(summary.get("notes"), list) else []:
             add(f"cell {index}: {note}")
-        if "timeout" in summary.get("misconceptions", []):
+        if isinstance(summary.get("misconceptions"), list) and "timeout" in summary["misconceptions"]:
             add(f"{summary.get('function')} did not finish within the time limit of one call")
     return found

@@ -18,12 +18,20 @@ import os
 import queue
 import shutil
 import signal
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import Course, CourseError
-from ..nbgrader_plugins.submission_check import QUARANTINE, check_submission
+from ..nbgrader_plugins.submission_check import (
+    QUARANTINE,
+    CheckFailed,
+    check_submission,
+    failed_check_reason,
+    lock_down,
+    shown,
+)
 from .forked_kernel import Zygote
 from .gradebook_writer import Submission, ensure_students, write_grades
 from .pause_hook import PauseHook
@@ -88,11 +96,18 @@ def _warm_up() -> None:
 # ---------------------------------------------------------------------- bookkeeping
 
 def _fingerprint(folder: Path) -> str:
+    """Names, sizes and times of the submission's entries (links and odd names included, never followed)."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and QUARANTINE not in path.parts:
-            stat = path.stat()
-            digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(QUARANTINE))
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            digest.update(os.fsencode(os.path.relpath(path, folder)))
+            digest.update(f":{st.st_mode}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -128,7 +143,7 @@ def _prepare_destination(course: Course, config, student: str, assignment: str) 
             excluded = set()
         for filename in find_all_files(str(origin), patterns):
             rel = os.path.relpath(filename, origin)
-            if rel in excluded or os.path.islink(filename):
+            if rel in excluded or not _plain_file(filename):
                 continue
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +151,14 @@ def _prepare_destination(course: Course, config, student: str, assignment: str) 
                 target.unlink()
             shutil.copy(filename, target)
     return dest
+
+
+def _plain_file(path: str) -> bool:
+    """A regular file that is not a link: anything else (a pipe, a socket, a device) is never copied."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _finish(course: Course, config, batch: list[Submission], report: RunReport, db_url: str) -> None:
@@ -152,6 +175,7 @@ def _finish(course: Course, config, batch: list[Submission], report: RunReport, 
     write_grades(db_url, config, batch)
     for sub in batch:
         dest = course.autograded / sub.student / sub.assignment
+        dest.mkdir(parents=True, exist_ok=True)  # absent when the submission could not be prepared
         marker = {"fingerprint": _fingerprint(course.submitted / sub.student / sub.assignment),
                   "graded_at": time.time(), "problems": sub.problems}
         (dest / MARKER).write_text(json.dumps(marker))
@@ -257,24 +281,40 @@ def _plan(course, config, assignment, students, expected, db_url, report) -> dic
     pending: dict[str, Submission] = {}
     for student in students:
         folder = course.submitted / student / assignment
-        check = check_submission(folder, expected, course.release / assignment)
-        timestamp = _timestamp(folder)
-        dest = _prepare_destination(course, config, student, assignment)
-        sub = Submission(student, assignment, timestamp, list(expected), problems=list(check.problems))
+        problems, graded = _checked(folder, expected, course.release / assignment)
+        try:
+            timestamp = _timestamp(folder)
+            dest = _prepare_destination(course, config, student, assignment)
+        except Exception as exc:  # one student's folder never ends the run: graded zero, with the reason
+            problems.append(f"the submission could not be prepared for grading ({type(exc).__name__}: "
+                            f"{shown(str(exc), 200)}); graded zero")
+            timestamp, dest, graded = None, None, False
+        sub = Submission(student, assignment, timestamp, list(expected), problems=problems)
         sub.jobs = [Job(student, assignment, name, str(folder / f"{name}.ipynb"), str(dest), db_url)
-                    for name in expected if (folder / f"{name}.ipynb").exists()]
+                    for name in expected if graded and _plain_file(str(folder / f"{name}.ipynb"))]
         sub.notebooks_to_grade = [job.notebook for job in sub.jobs]
-        for problem in check.problems:
+        for problem in problems:
             report.failures.append((student, problem))
         pending[student] = sub
     return pending
+
+
+def _checked(folder: Path, expected: list[str], release_dir: Path) -> tuple[list[str], bool]:
+    """Check and repair one submission: its problems, and whether its notebooks may be graded."""
+    try:
+        return list(check_submission(folder, expected, release_dir).problems), True
+    except CheckFailed as exc:
+        reason = failed_check_reason(exc)
+        if lock_down(folder, expected, release_dir, reason):
+            return [reason], True
+        return [reason, "the submission could not be set aside either; graded zero without its notebooks"], False
 
 
 def _timestamp(folder: Path):
     from nbgrader.utils import parse_utc
 
     path = folder / "timestamp.txt"
-    if not path.exists():
+    if not _plain_file(str(path)):
         return None
     try:
         return parse_utc(path.read_text().strip())

@@ -7,7 +7,9 @@ import statistics
 from nbgrader.api import Gradebook, MissingEntry
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from ..nbgrader_plugins.submission_check import shown
 from .runner import RunReport
 
 
@@ -37,7 +39,7 @@ def print_summary(console: Console, db_url: str, report: RunReport) -> None:
         problems.add_column("student")
         problems.add_column("what happened")
         for student, reason in report.failures:
-            problems.add_row(student, reason)
+            problems.add_row(Text(shown(student)), Text(shown(reason, 500)))  # names are not markup
         console.print(problems)
     rate = report.notebooks_graded / report.seconds if report.seconds else 0.0
     console.print(f"{report.notebooks_graded} notebook(s) in {report.seconds:.1f} s ({rate:.2f}/s)"

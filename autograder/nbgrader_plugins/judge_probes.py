@@ -76,7 +76,8 @@ class JudgeProbeRecords(NbGraderPreprocessor):
     """Judge the probe records of every autograder test cell (place it right after ``Execute``)."""
 
     def preprocess(self, nb, resources):
-        self._unreadable = nb.metadata.get(METADATA_KEY, {}).get("unreadable")
+        ours = nb.metadata.get(METADATA_KEY)
+        self._unreadable = ours.get("unreadable") if isinstance(ours, dict) else None
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, cell_index):

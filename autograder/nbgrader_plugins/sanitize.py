@@ -23,8 +23,8 @@ class ForgetUnknownCells(NbGraderPreprocessor):
                 return nb, resources
         for index, cell in enumerate(nb.cells):
             meta = cell.get("metadata", {}).get("nbgrader")
-            if meta is not None and meta.get("grade_id") not in known:
+            if meta is not None and (not isinstance(meta, dict) or meta.get("grade_id") not in known):
                 self.log.warning("Cell %d has nbgrader metadata with an unknown grade id (%r); grading it as an "
-                                 "ordinary cell", index, meta.get("grade_id"))
+                                 "ordinary cell", index, meta.get("grade_id") if isinstance(meta, dict) else meta)
                 del cell.metadata["nbgrader"]
         return nb, resources

@@ -67,6 +67,8 @@ def _build(root: Path, attacks: list) -> Path:
         submit(course, attack.student, ASSIGNMENT, nb, raw=raw)
         for name, target in extra.get("symlinks", {}).items():
             os.symlink(target, folder / name)
+        if extra.get("lay_down"):  # anything else an attack leaves in its folder (links, pipes, odd names)
+            extra["lay_down"](folder, paths)
     return course
 
 
