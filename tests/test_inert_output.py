@@ -114,3 +114,26 @@ def test_the_judges_real_feedback_would_not_survive_the_student_policy():
 
     verdict = judge_records("test_vjp_hidden", [], 1.0, [])
     assert not is_inert_html(render_html(verdict))
+
+
+@pytest.mark.parametrize("html", [
+    f'<a href="da&#x09;ta:text/html,&lt;script&gt;{JS}">x</a>', f'<a href=" JaVa&#x0A;Script:{JS}">x</a>',
+    f'<img src="data:image/svg+xml;base64,{PNG}">', '<img src="https://example.org/pixel.png">',
+    f'<noscript><p title="</noscript><img src=x onerror={JS}>">',
+    f'<math><mi xlink:href="javascript:{JS}">x</mi></math>',
+    f'<x-widget onclick="{JS}">x</x-widget>', '<div style="position:fixed;inset:0">x</div>',
+    '<div class="modal-backdrop">x</div>', "<!-- hidden --> text",
+])
+def test_obfuscated_routes_are_not_inert(html):
+    from autograder.nbgrader_plugins.html_policy import clean_html, is_inert_html
+
+    assert not is_inert_html(html)
+    assert is_inert_html(clean_html(html)) and active_content(clean_html(html)) == []
+
+
+@pytest.mark.parametrize("html", ['<a href="https://pytorch.org">docs</a>', f'<img src="data:image/png;base64,{PNG}">',
+                                  '<table border="1"><tr><th>a</th><td colspan="2">1</td></tr></table>'])
+def test_passive_html_is_inert(html):
+    from autograder.nbgrader_plugins.html_policy import is_inert_html
+
+    assert is_inert_html(html)

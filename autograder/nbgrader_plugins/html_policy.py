@@ -37,17 +37,23 @@ _PLAIN_ATTRIBUTES = {
 }
 
 
+def _url(value: str) -> str:
+    """A URL as a browser reads its scheme: entities decoded, blanks and control characters dropped."""
+    return re.sub(r"[\x00-\x20\x7f-\xa0]+", "", html5lib_shim.convert_entities(value)).lower()
+
+
 def _allowed_attribute(tag: str, name: str, value: str) -> bool:
     if name in _PLAIN_ATTRIBUTES.get(tag, ()):
         return True
     if name == "class":
         return all(_CLASS_TOKEN.fullmatch(token) for token in value.split())
     if tag == "a" and name == "href":
-        return not value.strip().lower().startswith(("data:", "attachment:"))
+        return not _url(value).startswith(("data:", "attachment:"))   # bleach checks the other schemes
     if tag == "img" and name == "src":
         # Only images carried by the notebook itself: no request leaves the page (no tracking, no
         # same-origin GET made with the instructor's cookies).
-        return bool(INLINE_IMAGE.fullmatch(value.strip())) or value.strip().lower().startswith("attachment:")
+        url = _url(value)
+        return bool(INLINE_IMAGE.fullmatch(url)) or url.startswith("attachment:")
     return False
 
 
