@@ -37,6 +37,7 @@ c.Autograde.sanitize_preprocessors = [
 # student's functions return), then the trusted judge scores those records before nbgrader saves grades.
 c.Autograde.autograde_preprocessors = [
     "autograder.nbgrader_plugins.execute.GuardedExecute",  # nbgrader's Execute, in the sandbox
+    "autograder.nbgrader_plugins.inert_output.InertStudentOutput",  # no script of a student's reaches a browser
     "autograder.nbgrader_plugins.judge_probes.JudgeProbeRecords",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
@@ -65,4 +66,9 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "autograder.nbgrader_plugins.feedback.StripHiddenTests",
+    "autograder.nbgrader_plugins.inert_output.InertFeedback",  # again, for notebooks graded before it existed
 ]
+
+# Formgrader renders autograded notebooks with this exporter: the same step runs there at view time, so a
+# submission graded elsewhere or earlier cannot run scripts in the instructor's session either.
+c.HTMLExporter.preprocessors = ["autograder.nbgrader_plugins.inert_output.InertFeedback"]

@@ -27,6 +27,11 @@ def _is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
 
 
+def judged_by_the_judge(cell) -> bool:
+    """A course test cell: after grading, its outputs are the judge's (trusted) and nothing else."""
+    return _is_test_cell(cell) and suite(cell.metadata["nbgrader"].get("grade_id", "")) is not None
+
+
 def cell_problems(outputs) -> list[str]:
     """Why a test cell may have stopped early, from its error outputs."""
     problems = []

@@ -47,6 +47,7 @@ class Attack:
     reason: str = ""                              # must appear in the batch summary's problems
     attack_cell: bool = False                     # the notebook must show ATTACK-BLOCKED, never -SUCCEEDED
     nbgrader_skips: bool = False                  # plain nbgrader grades no folder without a notebook
+    inert_output: bool = False                    # autograded notebook and feedback carry no active content
 
     @property
     def student(self) -> str:

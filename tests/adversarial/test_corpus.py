@@ -205,3 +205,63 @@ def test_functions_cover_the_assignment():
 def teardown_module(module):
     for run in _RUNS.values():
         shutil.rmtree(run["course"], ignore_errors=True)
+
+
+# ---------------------------------------------------------------- class 7: student output live in a browser
+_FEEDBACK_RUNS: dict[tuple[str, int], subprocess.CompletedProcess] = {}
+INERT_MIMES = {"text/plain", "text/latex", "text/html", "text/markdown", "image/png", "image/jpeg", "image/gif"}
+
+
+def _feedback_html(grader: str, attack, tmp_path_factory) -> str:
+    """``nbgrader generate_feedback`` for the corpus's rich-output students (once per graded course)."""
+    result = _run(grader, part_of(attack), tmp_path_factory)
+    key = (grader, part_of(attack))
+    if key not in _FEEDBACK_RUNS:
+        _FEEDBACK_RUNS[key] = subprocess.run(
+            [str(BIN / "nbgrader"), "generate_feedback", ASSIGNMENT, "--student", "attack-rich-*", "--force"],
+            cwd=result["course"], capture_output=True, text=True)
+    page = result["course"] / "feedback" / attack.student / ASSIGNMENT / f"{NOTEBOOK}.html"
+    done = _FEEDBACK_RUNS[key]
+    assert page.exists(), f"no feedback for {attack.student}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    return page.read_text()
+
+
+def _rendered_without_defence(nb) -> dict[str, str]:
+    """The notebook as nbconvert renders it with no sanitizing of its own (formgrader's templates are
+    built on ``classic``; JupyterLab's export on ``lab``)."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    return {template: HTMLExporter(config=Config(), template_name=template).from_notebook_node(nb)[0]
+            for template in ("classic", "lab")}
+
+
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.inert_output],
+                         ids=[a.name for a in ATTACKS if a.inert_output])
+@pytest.mark.parametrize("grader", ["nbgrader", "autograder"])
+def test_student_output_is_inert_in_autograded_notebook_and_feedback(grader, attack, tmp_path_factory):
+    from active_content import MARKER, active_content
+
+    result = _run(grader, part_of(attack), tmp_path_factory)
+    path = result["course"] / "autograded" / attack.student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert path.exists(), f"{attack.student} was not graded:\n{result['done'].stdout[-3000:]}"
+    nb = nbformat.read(path, as_version=4)
+    assert MARKER in path.read_text(), "the attack left no trace at all: did its payload reach the notebook?"
+    assert "widgets" not in nb.metadata
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            extra = set(output.get("data", {})) - INERT_MIMES
+            assert not extra, f"rich output kept in autograded/: {extra}"
+            assert output.get("output_type") != "update_display_data"
+        for bundle in cell.get("attachments", {}).values():
+            assert set(bundle) <= {"image/png", "image/jpeg", "image/gif"}, set(bundle)
+    for template, page in _rendered_without_defence(nb).items():
+        assert active_content(page) == [], f"{template} rendering of autograded/ runs student content"
+
+    feedback = _feedback_html(grader, attack, tmp_path_factory)
+    assert active_content(feedback) == [], "the feedback HTML runs student content"
+    # the judge's trusted feedback still renders as HTML (styled box, emphasis), not as escaped text
+    assert '<div class="autograder-feedback" style=' in feedback
+    assert "&lt;div class=&quot;autograder-feedback" not in feedback
+    if attack.name == "rich-html":   # an honest image stays
+        assert 'src="data:image/png;base64,iVBORw0KGgo' in feedback
