@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import Course, CourseError
-from ..nbgrader_plugins.submission_check import QUARANTINE, check_submission
+from ..nbgrader_plugins.submission_check import QUARANTINE, check_submission, max_notebook_bytes
 from .forked_kernel import Zygote
 from .gradebook_writer import Submission, ensure_students, write_grades
 from .pause_hook import PauseHook
@@ -238,9 +238,10 @@ def _check_assignment(db_url: str, assignment: str) -> None:
 
 def _plan(course, config, assignment, students, expected, db_url, report) -> dict[str, Submission]:
     pending: dict[str, Submission] = {}
+    max_bytes = max_notebook_bytes(config)
     for student in students:
         folder = course.submitted / student / assignment
-        check = check_submission(folder, expected, course.release / assignment)
+        check = check_submission(folder, expected, course.release / assignment, max_bytes=max_bytes)
         timestamp = _timestamp(folder)
         dest = _prepare_destination(course, config, student, assignment)
         sub = Submission(student, assignment, timestamp, list(expected), problems=list(check.problems))

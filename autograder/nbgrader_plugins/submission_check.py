@@ -3,8 +3,9 @@
 * Symbolic links are moved into ``.autograder-quarantine/`` (they could point at the gradebook or at
   other students' work, and nbgrader would copy the target into ``autograded/``).
 * A notebook that cannot be read (truncated or invalid JSON, non-UTF-8 bytes, an empty file, not a
-  notebook, far too large) is moved into the quarantine folder too, and replaced by the release
-  version of the notebook marked as unreadable: it then grades to zero, and the feedback says why.
+  notebook, a file larger than ``c.Sandbox.submission_mb``, which is never parsed) is moved into the
+  quarantine folder too, and replaced by the release version of the notebook marked as unreadable: it
+  then grades to zero, and the feedback says why.
 * A notebook saved under another name ("vjp (1).ipynb") is graded as the expected one when it is the
   only candidate.
 
@@ -26,7 +27,6 @@ from pathlib import Path
 import nbformat
 
 QUARANTINE = ".autograder-quarantine"
-MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 METADATA_KEY = "autograder"
 
 log = logging.getLogger("autograder.submissions")
@@ -40,16 +40,25 @@ class SubmissionReport:
     added: list[str] = field(default_factory=list)          # notebook paths created for grading
 
 
-def unreadable_reason(path: Path) -> str | None:
-    """Why ``path`` cannot be graded as a notebook, or None if it can."""
+def max_notebook_bytes(config=None) -> int:
+    """The largest notebook file graded (``c.Sandbox.submission_mb``); larger ones are never parsed."""
+    from autograder.sandbox.config import Sandbox
+
+    return Sandbox(config=config).submission_mb * 2**20 if config is not None else Sandbox().submission_mb * 2**20
+
+
+def unreadable_reason(path: Path, max_bytes: int | None = None) -> str | None:
+    """Why ``path`` cannot be graded as a notebook, or None if it can (the size is checked first)."""
+    max_bytes = max_notebook_bytes() if max_bytes is None else max_bytes
     try:
         size = path.stat().st_size
     except OSError as exc:
         return f"the file cannot be opened ({exc.strerror})"
     if size == 0:
         return "the file is empty"
-    if size > MAX_NOTEBOOK_BYTES:
-        return f"the file is {size // 2**20} MiB, more than a notebook can reasonably be"
+    if size > max_bytes:
+        return (f"the file is too large: {size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:g} MiB "
+                "a notebook may have")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -96,11 +105,12 @@ def placeholder(release_notebook: Path, reason: str):
 
 
 def check_submission(folder: Path, expected: list[str], release_dir: Path | None,
-                     notebooks: list[str] | None = None) -> SubmissionReport:
+                     notebooks: list[str] | None = None, max_bytes: int | None = None) -> SubmissionReport:
     """Inspect and repair ``folder`` (a ``submitted/<student>/<assignment>`` directory) in place.
 
     ``expected`` are the notebook names (without ``.ipynb``) of the assignment. ``notebooks``, if
     given, is nbgrader's list of notebook paths for this submission; paths created here are appended.
+    ``max_bytes`` is the largest notebook file read (default: ``c.Sandbox.submission_mb``'s default).
     """
     report = SubmissionReport()
     if not folder.is_dir():
@@ -120,7 +130,7 @@ def check_submission(folder: Path, expected: list[str], release_dir: Path | None
             if len(strays) == 1:
                 stray = strays[0]
                 target = folder / f"{name}.ipynb"
-                if unreadable_reason(stray) is None:
+                if unreadable_reason(stray, max_bytes) is None:
                     shutil.copyfile(stray, target)
                     report.renamed[name] = stray.name
                     report.added.append(str(target))
@@ -129,7 +139,7 @@ def check_submission(folder: Path, expected: list[str], release_dir: Path | None
             if path is None:
                 report.problems.append(f"{name}.ipynb missing from the submission")
                 continue
-        reason = unreadable_reason(path)
+        reason = unreadable_reason(path, max_bytes)
         if reason is None:
             continue
         report.unreadable[name] = reason
@@ -162,8 +172,9 @@ def nbgrader_hook(assignment: str, student: str, notebooks: list[str]) -> None:
     assignment, student = folder.name, folder.parent.name
     try:
         expected = course.notebooks(assignment)
+        max_bytes = max_notebook_bytes(course.config())
     except Exception:
         return
-    report = check_submission(folder, expected, course.release / assignment, notebooks)
+    report = check_submission(folder, expected, course.release / assignment, notebooks, max_bytes)
     for problem in report.problems:
         log.warning("%s/%s: %s", student, assignment, problem)
