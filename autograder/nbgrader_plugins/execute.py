@@ -166,6 +166,8 @@ class GuardedExecute(Execute):
         content = reply.get("content") if isinstance(reply, dict) else None
         if not isinstance(content, dict) or content.get("status") != "error":
             return super().on_cell_executed(**kwargs)
+        if any(o.get("output_type") == "error" and o.get("ename") == content.get("ename") for o in cell.outputs):
+            return super().on_cell_executed(**kwargs)  # already shown from iopub: nbgrader adds nothing
         size = persisted_size(content, self._budget.cell_limit + 1)
         if not (well_formed("error", content) and self._budget.admit(index, size, test_cell=is_test_cell(cell))):
             ename, evalue = content.get("ename"), content.get("evalue")
