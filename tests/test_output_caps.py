@@ -1,7 +1,7 @@
 """Output caps: a real kernel runs a notebook through ``GuardedExecute``, and every route by which it can
 make the grader keep bytes — outputs, display updates, output metadata, error messages, the execute
 reply's error, widget state, execution counts — is held to ``c.Sandbox.output_kb`` per cell and
-``c.Sandbox.notebook_output_kb`` for the notebook. Malformed messages are dropped, not fatal.
+``c.Sandbox.notebook_output_kb`` for the notebook. Malformed and unreadable messages are dropped, not fatal.
 
 The sandbox is switched off here: these tests are about the grader's own bookkeeping, not confinement
 (the adversarial corpus runs the same routes confined, under both graders)."""
@@ -38,6 +38,8 @@ ROUTES = {
     "malformed": "send('status', {})\nsend('stream', {'text': 5})\n"
                  "send('display_data', {'data': 'x', 'metadata': {}, 'transient': ['x']})",
     "per-cell flood": "for _ in range(100):\n    print('p' * 10_000)",
+    "unreadable": "import sys\nsys.set_int_max_str_digits(0)\n"  # JSON the grader's parser refuses
+                  "send('display_data', {'data': {'text/plain': 'x'}, 'metadata': {'n': 10**5000}})",
 }
 SMALL = "print('s' * 60_000)"
 TEST_CELL_META = {"nbgrader": {"grade": True, "solution": False, "grade_id": "test_vjp", "points": 1,

@@ -8,6 +8,8 @@
   at most ``c.Sandbox.notebook_output_kb``, counted over every message and every field a kernel can make
   the grader keep (``output_budget``), so no flood can exhaust the grader's memory or bloat the graded
   notebook; the notebook as a whole gets ``c.Sandbox.notebook_seconds`` of wall time.
+* Messages that are malformed (``message_shape``) or cannot even be parsed (``tolerant_session``) are
+  dropped instead of aborting the notebook.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from traitlets import Integer
 from autograder.nbgrader_plugins.judge_probes import is_test_cell
 from autograder.nbgrader_plugins.message_shape import well_formed
 from autograder.nbgrader_plugins.output_budget import CHARGED, OutputBudget, persisted_size, valid_execution_count
+from autograder.nbgrader_plugins.tolerant_session import make_tolerant
 from autograder.sandbox.config import Sandbox
 from autograder.sandbox.kernel_manager import SandboxedKernelManager
 
@@ -94,6 +97,8 @@ class GuardedExecute(Execute):
                 f"the notebook ran past its total time limit ({self.sandbox.notebook_seconds} s); "
                 "this cell was not run")]
             return cell, resources
+        if self.kc is not None:
+            make_tolerant(self.kc.session)  # idempotent; the client exists once the kernel has started
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
             self._after_cell(cell, index)
