@@ -1,7 +1,7 @@
 """Attacks on the output caps (issue 8, class 5): bytes that a kernel makes the grader keep by routes
 other than a plain print — display updates, output metadata, huge error messages, widget state, many
-cells each under the per-cell cap, malformed messages, a notebook file too large to parse. Each is
-dropped or refused with a reason, and the student's correct functions keep their marks."""
+cells each under the per-cell cap, malformed or unparsable messages, a notebook file too large to parse.
+Each is dropped or refused with a reason, and the student's correct functions keep their marks."""
 
 from __future__ import annotations
 
@@ -79,6 +79,10 @@ ATTACKS = [
            "whose transient field is a list",
            _cells(SEND + "send('status', {})\nsend('stream', {'text': 5})\n"
                          "send('display_data', {'data': {}, 'metadata': {}, 'transient': ['x']})")),
+    Attack("unparsable-message", "publishes a message holding a 5000-digit integer, which the grader's JSON "
+           "parser refuses",
+           _cells(SEND + "import sys\nsys.set_int_max_str_digits(0)\n"
+                         "send('display_data', {'data': {'text/plain': 'x'}, 'metadata': {'n': 10**5000}})")),
     Attack("flood-from-function", "its vjp publishes 5 MB of display updates while the hidden tests call it",
            _vjp_also("from IPython.display import display\n"
                      "display({'text/plain': 'v' * 5_000_000}, raw=True, display_id='in-test')"),
