@@ -58,7 +58,9 @@ c.Sandbox.max_processes = 64     # processes and threads per kernel
 c.Sandbox.max_file_mb = 64       # largest file a kernel may write
 c.Sandbox.disk_mb = 512          # private scratch space per kernel
 c.Sandbox.notebook_seconds = 900  # wall time per notebook
-c.Sandbox.output_kb = 2048       # output kept per cell
+c.Sandbox.output_kb = 2048       # output kept per cell (every message and field a kernel sends counts)
+c.Sandbox.notebook_output_kb = 8192  # output kept for the notebook's ordinary cells together
+c.Sandbox.submission_mb = 20     # a larger submitted notebook is set aside unparsed and graded zero
 c.Sandbox.call_seconds = 10      # CPU time of one call of a student's function by a hidden test
 
 # Feedback shows the diagnosis of every failed check, never the hidden test code.

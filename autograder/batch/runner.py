@@ -30,6 +30,7 @@ from ..nbgrader_plugins.submission_check import (
     check_submission,
     failed_check_reason,
     lock_down,
+    max_notebook_bytes,
     shown,
 )
 from .forked_kernel import Zygote
@@ -279,9 +280,10 @@ def _check_assignment(db_url: str, assignment: str) -> None:
 
 def _plan(course, config, assignment, students, expected, db_url, report) -> dict[str, Submission]:
     pending: dict[str, Submission] = {}
+    max_bytes = max_notebook_bytes(config)
     for student in students:
         folder = course.submitted / student / assignment
-        problems, graded = _checked(folder, expected, course.release / assignment)
+        problems, graded = _checked(folder, expected, course.release / assignment, max_bytes)
         try:
             timestamp = _timestamp(folder)
             dest = _prepare_destination(course, config, student, assignment)
@@ -299,10 +301,10 @@ def _plan(course, config, assignment, students, expected, db_url, report) -> dic
     return pending
 
 
-def _checked(folder: Path, expected: list[str], release_dir: Path) -> tuple[list[str], bool]:
+def _checked(folder: Path, expected: list[str], release_dir: Path, max_bytes: int) -> tuple[list[str], bool]:
     """Check and repair one submission: its problems, and whether its notebooks may be graded."""
     try:
-        return list(check_submission(folder, expected, release_dir).problems), True
+        return list(check_submission(folder, expected, release_dir, max_bytes=max_bytes).problems), True
     except CheckFailed as exc:
         reason = failed_check_reason(exc)
         if lock_down(folder, expected, release_dir, reason):

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from autograder.probe import encode as probe_encode
 
 _DTYPES = {
     "float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
@@ -19,7 +22,20 @@ _DTYPES = {
     "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool, "complex64": torch.complex64,
     "complex128": torch.complex128,
 }
-MAX_ELEMENTS = 2_000_000
+# What the probe can write (``autograder.probe.encode``); anything beyond it is a forgery.
+MAX_ELEMENTS = probe_encode.MAX_ELEMENTS      # elements of a copied tensor
+MAX_ITEMS = probe_encode.MAX_ITEMS            # items kept of a tuple, list or dict
+MAX_DEPTH = probe_encode.MAX_DEPTH + 2        # nesting of values
+MAX_DIMS = 64                                 # torch's limit on dimensions
+MAX_NUMEL = 2**62                             # elements of any tensor, copied or only described
+MAX_STRING = 10_000                           # characters of any text field
+MAX_ENTRIES = 100                             # inputs, calls or observations in one record
+STATUSES = ("done", "missing", "not_callable", "timeout", "probe_error")
+_RECORD_KEYS = {"v", "scenario", "function", "status", "inputs_before", "inputs_after", "calls", "observed",
+                "probe_error", "grade_id"}
+_TENSOR_KEYS = {"t", "type", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn", "unreadable",
+                "b64", "grad", "grad_id"}
+_CALL_KEYS = {"value", "error", "autograd", "printed", "seconds"}
 
 
 class BadRecord(ValueError):
@@ -99,34 +115,68 @@ def _require(condition: bool, message: str) -> None:
         raise BadRecord(message)
 
 
+def _text(value: Any, what: str, keep: int = MAX_STRING) -> str:
+    """A text field: a string of bounded length (cut to ``keep`` characters for display)."""
+    _require(isinstance(value, str) and len(value) <= MAX_STRING, f"bad {what}")
+    return value[:keep]
+
+
+def _optional_text(value: Any, what: str, keep: int = MAX_STRING) -> str | None:
+    return None if value is None else _text(value, what, keep)
+
+
+def _count(value: Any, what: str, top: int) -> int:
+    """A whole number in [0, top] (JSON booleans are not numbers)."""
+    _require(type(value) is int and 0 <= value <= top, f"bad {what}")
+    return value
+
+
+def _keys(info: dict, allowed: set[str], what: str) -> None:
+    _require(len(info) <= len(allowed) and all(k in allowed for k in info), f"unexpected fields in {what}")
+
+
 def _float(value: Any) -> float:
     if isinstance(value, str):
         _require(value in ("nan", "inf", "-inf"), "bad float")
         return float(value)
-    _require(isinstance(value, (int, float)) and not isinstance(value, bool), "bad float")
-    return float(value)
+    _require(type(value) in (int, float), "bad float")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise BadRecord("bad float") from None
+    _require(math.isfinite(number), "bad float")  # the probe writes non-finite floats as text
+    return number
+
+
+def _shape(value: Any) -> tuple[tuple[int, ...], int]:
+    _require(isinstance(value, list) and len(value) <= MAX_DIMS, "bad shape")
+    numel = 1
+    for size in value:
+        numel *= _count(size, "shape", MAX_NUMEL)
+        _require(numel <= MAX_NUMEL, "bad shape")
+    return tuple(value), numel
 
 
 def decode_tensor(info: dict, depth: int = 0) -> TensorValue:
-    shape = info.get("shape")
-    _require(isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape), "bad shape")
-    _require(len(shape) <= 8, "too many dimensions")
-    numel = 1
-    for s in shape:
-        numel *= s
-    dtype_name = info.get("dtype")
-    _require(isinstance(dtype_name, str), "bad dtype")
+    _require(isinstance(info, dict) and info.get("t") == "tensor", "bad tensor")
+    _keys(info, _TENSOR_KEYS, "a tensor")
+    shape, numel = _shape(info.get("shape"))
+    dtype_name = _text(info.get("dtype"), "dtype")
+    _require(len(dtype_name) <= 40, "bad dtype")
     tensor = None
-    unreadable = info.get("unreadable")
+    unreadable = _optional_text(info.get("unreadable"), "tensor note", 300)
     if unreadable is None:
         dtype = _DTYPES.get(dtype_name)
-        _require(dtype is not None, f"unknown dtype {dtype_name!r}")
+        _require(dtype is not None, f"unknown dtype {dtype_name[:40]!r}")
         _require(numel <= MAX_ELEMENTS, "tensor too large")
-        try:
-            raw = base64.b64decode(info.get("b64", ""), validate=True)
-        except (binascii.Error, TypeError) as exc:
-            raise BadRecord("tensor bytes are not base64") from exc
         itemsize = torch.empty((), dtype=dtype).element_size()
+        b64 = info.get("b64")
+        _require(isinstance(b64, str) and len(b64) == 4 * -(-numel * itemsize // 3),
+                 "tensor bytes do not match its shape")
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRecord("tensor bytes are not base64") from exc
         _require(len(raw) == numel * itemsize, "tensor bytes do not match its shape")
         if numel == 0:
             tensor = torch.empty(shape, dtype=dtype)
@@ -134,129 +184,161 @@ def decode_tensor(info: dict, depth: int = 0) -> TensorValue:
             tensor = torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16).reshape(shape)
         else:
             tensor = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+    else:
+        _require("b64" not in info, "a tensor both copied and not copied")
+    for flag in ("requires_grad", "is_leaf"):
+        _require(isinstance(info.get(flag, False), bool), f"bad {flag}")
     value = TensorValue(
         tensor=tensor,
-        shape=tuple(shape),
+        shape=shape,
         dtype=dtype_name,
-        requires_grad=bool(info.get("requires_grad")),
-        is_leaf=bool(info.get("is_leaf", True)),
-        grad_fn=info.get("grad_fn") if isinstance(info.get("grad_fn"), str) else None,
-        type_name=str(info.get("type", "torch.Tensor"))[:200],
-        device=str(info.get("device", "cpu"))[:50],
-        unreadable=str(unreadable)[:300] if unreadable is not None else None,
+        requires_grad=info.get("requires_grad", False),
+        is_leaf=info.get("is_leaf", True),
+        grad_fn=_optional_text(info.get("grad_fn"), "grad_fn", 200),
+        type_name=_text(info.get("type", "torch.Tensor"), "type", 200),
+        device=_text(info.get("device", "cpu"), "device", 50),
+        unreadable=unreadable,
     )
     if "grad" in info:
         value.has_grad_field = True
         grad = info["grad"]
         if grad is not None:
-            _require(isinstance(grad, dict) and grad.get("t") == "tensor" and depth < 2, "bad grad")
+            _require(isinstance(grad, dict) and depth < 1, "bad grad")
             value.grad = decode_tensor(grad, depth + 1)
         grad_id = info.get("grad_id")
-        value.grad_id = grad_id if isinstance(grad_id, int) else None
+        _require(grad_id is None or type(grad_id) is int, "bad grad_id")
+        value.grad_id = grad_id
+    else:
+        _require("grad_id" not in info, "bad grad_id")
     return value
+
+
+def _items(info: dict, depth: int) -> tuple[list, int]:
+    items = info.get("items")
+    _require(isinstance(items, list) and len(items) <= MAX_ITEMS, "bad items")
+    length = info.get("length", len(items))
+    _require(type(length) is int and len(items) <= length <= MAX_NUMEL, "bad length")
+    _require(length == len(items) or len(items) == MAX_ITEMS, "the length does not match the items")
+    return items, length
 
 
 def decode_value(info: Any, depth: int = 0) -> Any:
     _require(isinstance(info, dict), "a value must be an object")
-    _require(depth <= 8, "nested too deeply")
+    _require(depth <= MAX_DEPTH, "nested too deeply")
     kind = info.get("t")
     if kind == "tensor":
         return decode_tensor(info)
     if kind == "ndarray":
+        _keys(info, {"t", "of"}, "an array")
         inner = decode_value(info.get("of"), depth + 1)
         _require(isinstance(inner, TensorValue), "bad ndarray")
         inner.type_name = "numpy.ndarray"
         return inner
     if kind in ("tuple", "list"):
-        items = info.get("items")
-        _require(isinstance(items, list) and len(items) <= 1000, "bad items")
-        length = info.get("length", len(items))
-        return Sequence(kind, [decode_value(v, depth + 1) for v in items], int(length))
+        _keys(info, {"t", "items", "length"}, f"a {kind}")
+        items, length = _items(info, depth)
+        return Sequence(kind, [decode_value(v, depth + 1) for v in items], length)
     if kind == "dict":
-        items = info.get("items")
-        _require(isinstance(items, list) and len(items) <= 1000, "bad items")
+        _keys(info, {"t", "items", "length"}, "a dict")
+        items, length = _items(info, depth)
         pairs = []
         for pair in items:
-            _require(isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str), "bad pair")
-            pairs.append((pair[0], decode_value(pair[1], depth + 1)))
-        return Sequence("dict", pairs, int(info.get("length", len(pairs))))
+            _require(isinstance(pair, list) and len(pair) == 2, "bad pair")
+            pairs.append((_text(pair[0], "key", 300), decode_value(pair[1], depth + 1)))
+        return Sequence("dict", pairs, length)
     if kind == "none":
+        _keys(info, {"t"}, "None")
         return OtherValue("none", None, "NoneType")
+    _keys(info, {"t", "v", "name", "type", "repr"}, "a value")
     if kind == "bool":
         _require(isinstance(info.get("v"), bool), "bad bool")
         return OtherValue("bool", info["v"], "bool")
     if kind == "int":
-        _require(isinstance(info.get("v"), int) and not isinstance(info.get("v"), bool), "bad int")
-        return OtherValue("int", info["v"], "int")
+        value = info.get("v")
+        _require(type(value) is int and abs(value) < 2**53, "bad int")  # larger ints travel as floats
+        return OtherValue("int", value, "int")
     if kind == "float":
         return OtherValue("float", _float(info.get("v")), "float")
     if kind == "str":
-        _require(isinstance(info.get("v"), str), "bad str")
-        return OtherValue("str", info["v"][:5000], "str")
+        return OtherValue("str", _text(info.get("v"), "str", 5000), "str")
     if kind == "callable":
-        return OtherValue("callable", str(info.get("name", ""))[:200], "function")
+        return OtherValue("callable", _text(info.get("name", ""), "name", 200), "function")
     if kind == "object":
-        return OtherValue("object", str(info.get("repr", ""))[:300], str(info.get("type", "object"))[:200])
-    raise BadRecord(f"unknown value kind {kind!r}")
+        return OtherValue("object", _text(info.get("repr", ""), "repr", 300),
+                          _text(info.get("type", "object"), "type", 200))
+    raise BadRecord(f"unknown value kind {str(kind)[:40]!r}")
 
 
 def decode_error(info: Any) -> ErrorValue:
     _require(isinstance(info, dict) and info.get("t") == "error", "bad error")
-    frames = info.get("frames") or []
-    _require(isinstance(frames, list), "bad frames")
+    _keys(info, {"t", "type", "module", "message", "frames"}, "an error")
+    frames = info.get("frames", [])
+    _require(isinstance(frames, list) and len(frames) <= 10, "bad frames")
     clean = []
-    for frame in frames[:5]:
-        if isinstance(frame, dict):
-            clean.append({"line": frame.get("line") if isinstance(frame.get("line"), int) else None,
-                          "function": str(frame.get("function", ""))[:100],
-                          "code": str(frame.get("code", ""))[:200]})
-    return ErrorValue(type=str(info.get("type", "Exception"))[:100], message=str(info.get("message", ""))[:4000],
-                      module=str(info.get("module", ""))[:100], frames=clean)
+    for frame in frames:
+        _require(isinstance(frame, dict), "bad frame")
+        _keys(frame, {"line", "function", "code"}, "a frame")
+        line = frame.get("line")
+        _require(line is None or type(line) is int, "bad frame")
+        clean.append({"line": line, "function": _text(frame.get("function", ""), "frame", 100),
+                      "code": _text(frame.get("code", ""), "frame", 200)})
+    return ErrorValue(type=_text(info.get("type", "Exception"), "error type", 100),
+                      message=_text(info.get("message", ""), "error message", 4000),
+                      module=_text(info.get("module", ""), "error module", 100), frames=clean[-5:])
 
 
 def decode_call(info: Any) -> Call:
     _require(isinstance(info, dict), "bad call")
+    _keys(info, _CALL_KEYS, "a call")
     call = Call()
+    _require(("error" in info) != ("value" in info), "a call needs either a value or an error")
     if "error" in info:
         call.error = decode_error(info["error"])
     else:
-        _require("value" in info, "a call has neither a value nor an error")
         call.value = decode_value(info["value"])
-    autograd = info.get("autograd") or {}
-    if isinstance(autograd, dict):
-        call.reverse_passes = int(autograd.get("reverse", 0)) if isinstance(autograd.get("reverse"), int) else 0
-        names = autograd.get("names")
-        call.autograd_names = {str(k)[:50]: v for k, v in names.items() if isinstance(v, int)} if isinstance(
-            names, dict) else {}
-    printed = info.get("printed") or {}
-    if isinstance(printed, dict):
-        call.stdout = str(printed.get("stdout", ""))[:2000]
-        call.stderr = str(printed.get("stderr", ""))[:2000]
-        warnings = printed.get("warnings") or []
-        call.warnings = [str(w)[:300] for w in warnings[:5]] if isinstance(warnings, list) else []
-    seconds = info.get("seconds", 0.0)
-    call.seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
+    autograd = info.get("autograd", {})
+    _require(isinstance(autograd, dict), "bad autograd")
+    _keys(autograd, {"reverse", "names"}, "autograd")
+    call.reverse_passes = _count(autograd.get("reverse", 0), "reverse passes", 10**9)
+    names = autograd.get("names", {})
+    _require(isinstance(names, dict) and len(names) <= MAX_ENTRIES, "bad autograd names")
+    call.autograd_names = {_text(k, "name", 50): _count(v, "autograd count", 10**9) for k, v in names.items()}
+    printed = info.get("printed", {})
+    _require(isinstance(printed, dict), "bad printed")
+    _keys(printed, {"stdout", "stderr", "warnings", "n_warnings"}, "printed")
+    call.stdout = _text(printed.get("stdout", ""), "stdout", 2000)
+    call.stderr = _text(printed.get("stderr", ""), "stderr", 2000)
+    warnings = printed.get("warnings", [])
+    _require(isinstance(warnings, list) and len(warnings) <= 5, "bad warnings")
+    call.warnings = [_text(w, "warning", 300) for w in warnings]
+    _count(printed.get("n_warnings", len(warnings)), "warning count", 10**9)
+    seconds = _float(info.get("seconds", 0.0))
+    _require(seconds >= 0.0, "bad seconds")
+    call.seconds = seconds
     return call
 
 
 def decode_record(record: Any) -> Observation:
     _require(isinstance(record, dict), "a record must be an object")
-    _require(record.get("v") == 1, "unknown record version")
-    scenario = record.get("scenario")
-    _require(isinstance(scenario, str), "record without scenario id")
+    _keys(record, _RECORD_KEYS, "a record")
+    _require(type(record.get("v")) is int and record["v"] == 1, "unknown record version")
+    scenario = _text(record.get("scenario"), "scenario id", 200)
+    status = record.get("status", "done")
+    _require(status in STATUSES, "unknown status")
+    _require((status == "probe_error") == bool(record.get("probe_error")), "bad probe error")
 
     def named(key: str, decode) -> dict:
-        raw = record.get(key) or {}
-        _require(isinstance(raw, dict) and len(raw) <= 100, f"bad {key}")
-        return {str(k): decode(v) for k, v in raw.items()}
+        raw = record.get(key, {})
+        _require(isinstance(raw, dict) and len(raw) <= MAX_ENTRIES, f"bad {key}")
+        return {_text(k, "name", 200): decode(v) for k, v in raw.items()}
 
     return Observation(
         scenario=scenario,
-        function=str(record.get("function", "")),
-        status=str(record.get("status", "done")),
+        function=_text(record.get("function", ""), "function", 200),
+        status=status,
         inputs_before=named("inputs_before", decode_value),
         inputs_after=named("inputs_after", decode_value),
         calls=named("calls", decode_call),
-        observed=named("observed", decode_value),
+        observed=named("observed", lambda v: decode_value(v, 0)),
         probe_error=decode_error(record["probe_error"]) if record.get("probe_error") else None,
     )

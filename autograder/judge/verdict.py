@@ -4,13 +4,14 @@ scenario's rubric and turn the findings into a score."""
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 from autograder.probe.scenario import Scenario, suite
 
 from . import misconceptions as mc
 from .judgement import Finding, Judgement, ScenarioResult, same_inputs, score_findings
-from .record import BadRecord, decode_record
+from .record import BadRecord, Observation, decode_record
 from .rubrics import get as get_rubric
 
 log = logging.getLogger("autograder.judge")
@@ -53,14 +54,35 @@ def _failed(scenario: Scenario, key: str, detail: str | None = None, **fields) -
     return ScenarioResult(scenario.id, scenario.title, scenario.weight, [finding], 0.0)
 
 
-def judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str = "") -> ScenarioResult:
+# Said of every cell whose records the probe could not have written as they are (forged, duplicated,
+# altered, impossible): the cell earns nothing.
+TAMPERED = "the record was tampered with"
+TAMPERED_NOTE = (f"This cell's output holds probe records the grader did not write (forged, duplicated or "
+                 f"impossible: {TAMPERED}); it earns no points.")
+
+
+def judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str = "",
+                   obs: Observation | None = None) -> ScenarioResult:
+    """One scenario's result from its record; never raises, whatever the record holds."""
+    try:
+        return _judge_scenario(scenario, record, missing_reason, obs)
+    except Exception as exc:  # a rubric must not crash the batch, whatever the record holds
+        log.exception("judging scenario %s failed", scenario.id)
+        return _failed(scenario, "other_error",
+                       f"the grader could not judge this result ({type(exc).__name__}); "
+                       "please report this to your instructor.")
+
+
+def _judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str,
+                    obs: Observation | None) -> ScenarioResult:
     if record is None:
         detail = "this check did not run" + (f": {missing_reason}" if missing_reason else ".")
         return _failed(scenario, "other_error", detail)
-    try:
-        obs = decode_record(record)
-    except BadRecord as exc:
-        return _failed(scenario, "other_error", f"the grader could not read this check's record ({exc}).")
+    if obs is None:
+        try:
+            obs = decode_record(record)
+        except BadRecord:
+            return _failed(scenario, "other_error", f"not graded: {TAMPERED}.")
     if obs.status in ("missing", "not_callable"):
         return _failed(scenario, "missing_function" if obs.status == "missing" else "not_callable",
                        function=scenario.function)
@@ -78,15 +100,32 @@ def judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str 
     if judge is None:
         raise LookupError(f"no rubric registered for {scenario.rubric_key!r}")
     judgement = Judgement(obs, inputs, scenario.function)
-    try:
-        judge(judgement)
-    except Exception as exc:  # a rubric must not crash the batch, whatever the record holds
-        log.exception("rubric %s failed on scenario %s", scenario.rubric_key, scenario.id)
-        return _failed(scenario, "other_error",
-                       f"the grader could not judge this result ({type(exc).__name__}: {exc}); "
-                       "please report this to your instructor.")
+    judge(judgement)
     fraction = score_findings(judgement.findings, judgement.hard_fail)
+    fraction = min(max(fraction, 0.0), 1.0) if math.isfinite(fraction) else 0.0
     return ScenarioResult(scenario.id, scenario.title, scenario.weight, judgement.findings, fraction)
+
+
+def _read(records: list, grade_id: str, expected: dict[str, Scenario]) -> dict[str, Observation] | None:
+    """Each scenario's decoded record, or None if any record is one the probe could not have written:
+    a record of another cell or scenario, a second record of a scenario, or a malformed one."""
+    if not isinstance(records, list) or len(records) > len(expected):
+        return None
+    found: dict[str, Observation] = {}
+    for record in records:
+        if not isinstance(record, dict):
+            return None
+        sid = record.get("scenario")
+        if not isinstance(sid, str) or sid not in expected or sid in found or record.get("grade_id") != grade_id:
+            return None
+        try:
+            obs = decode_record(record)
+        except Exception:  # BadRecord, or anything else an impossible record provokes
+            return None
+        if obs.function != expected[sid].function:
+            return None
+        found[sid] = obs
+    return found
 
 
 def judge_records(grade_id: str, records: list, points: float | None = None,
@@ -94,7 +133,9 @@ def judge_records(grade_id: str, records: list, points: float | None = None,
     """Score the test cell ``grade_id`` from the probe records found in its output.
 
     ``cell_problems`` are reasons the cell itself failed (timeout, dead kernel, an error before the
-    hidden tests ran); they explain checks that left no record.
+    hidden tests ran); they explain checks that left no record. Whatever the records hold, this returns
+    a verdict with a score in [0, points]: a record the probe could not have written zeroes the cell,
+    with the reason ``TAMPERED``.
     """
     scenarios = suite(grade_id)
     if scenarios is None:
@@ -102,30 +143,21 @@ def judge_records(grade_id: str, records: list, points: float | None = None,
     function = scenarios[0].function
     notes = list(cell_problems or [])
     expected = {s.id: s for s in scenarios}
-    by_id: dict[str, list[dict]] = {}
-    forged = 0
-    for record in records:
-        sid = record.get("scenario") if isinstance(record, dict) else None
-        if sid not in expected or record.get("grade_id") != grade_id:
-            forged += 1
-            continue
-        by_id.setdefault(sid, []).append(record)
-    duplicated = [sid for sid, recs in by_id.items() if len(recs) > 1]
     total_points = float(points) if points is not None else float(sum(s.weight for s in scenarios))
+    hidden = grade_id.endswith("_hidden")
     if unreadable:
         results = [_failed(s, "unreadable_submission", reason=unreadable) for s in scenarios]
-        return CellVerdict(grade_id, function, total_points, 0.0, results, [], hidden=grade_id.endswith("_hidden"))
-    if forged or duplicated:
-        notes.append("This cell's output holds probe records the grader did not write (forged or duplicated); "
-                     "it earns no points.")
-        results = [_failed(s, "other_error", "not graded: the cell's records were tampered with.")
-                   for s in scenarios]
-        return CellVerdict(grade_id, function, total_points, 0.0, results, notes)
+        return CellVerdict(grade_id, function, total_points, 0.0, results, [], hidden=hidden)
+    observations = _read(records, grade_id, expected)
+    if observations is None:
+        notes.append(TAMPERED_NOTE)
+        results = [_failed(s, "other_error", f"not graded: {TAMPERED}.") for s in scenarios]
+        return CellVerdict(grade_id, function, total_points, 0.0, results, notes, hidden=hidden)
+    by_id = {r["scenario"]: r for r in records}
     reason = "; ".join(notes) if notes else "the test cell stopped before it"
-    results = [judge_scenario(s, (by_id.get(s.id) or [None])[0], reason) for s in scenarios]
+    results = [judge_scenario(s, by_id.get(s.id), reason, observations.get(s.id)) for s in scenarios]
     weight = sum(r.weight for r in results)
     earned = sum(r.weight * r.fraction for r in results)
     score = round(total_points * earned / weight, 4) if weight > 0 else 0.0
-    score = min(max(score, 0.0), total_points)
-    return CellVerdict(grade_id, function, total_points, score, results, notes,
-                       hidden=grade_id.endswith("_hidden"))
+    score = min(max(score, 0.0), total_points) if math.isfinite(score) else 0.0
+    return CellVerdict(grade_id, function, total_points, score, results, notes, hidden=hidden)

@@ -23,13 +23,18 @@ from autograder.probe.scenario import suite
 METADATA_KEY = "autograder"
 
 
-def _is_test_cell(cell) -> bool:
+def is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
 
 
 def judged_by_the_judge(cell) -> bool:
     """A course test cell: after grading, its outputs are the judge's (trusted) and nothing else."""
-    return _is_test_cell(cell) and suite(cell.metadata["nbgrader"].get("grade_id", "")) is not None
+    return is_test_cell(cell) and suite(cell.metadata["nbgrader"].get("grade_id", "")) is not None
+
+
+def _carries_record(output) -> bool:
+    data = output.get("data")
+    return isinstance(data, dict) and MIME_TYPE in data
 
 
 def cell_problems(outputs) -> list[str]:
@@ -59,15 +64,15 @@ def verdict_outputs(verdict: CellVerdict) -> list[NotebookNode]:
 
 def judge_cell(cell, unreadable: str | None = None) -> CellVerdict | None:
     """Judge one executed test cell in place; returns None for cells that are not the course's."""
-    if not _is_test_cell(cell):
+    if not is_test_cell(cell):
         if cell.cell_type == "code":  # records outside the course's test cells are forgeries: drop them
-            cell.outputs = [o for o in cell.outputs if MIME_TYPE not in o.get("data", {})]
+            cell.outputs = [o for o in cell.outputs if not _carries_record(o)]
         return None
     grade_id = cell.metadata["nbgrader"]["grade_id"]
     if suite(grade_id) is None:
         return None
     records = [o["data"][MIME_TYPE] for o in cell.outputs
-               if o.get("output_type") in ("display_data", "execute_result") and MIME_TYPE in o.get("data", {})]
+               if o.get("output_type") in ("display_data", "execute_result") and _carries_record(o)]
     verdict = judge_records(grade_id, records, float(cell.metadata["nbgrader"]["points"]),
                             cell_problems(cell.outputs), unreadable=unreadable)
     execution_count = cell.get("execution_count")

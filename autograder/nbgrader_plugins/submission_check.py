@@ -36,7 +36,6 @@ import nbformat
 
 QUARANTINE = ".autograder-quarantine"
 IGNORED = QUARANTINE + "*"   # nbgrader's ignore pattern: ours, and a student's look-alike set aside
-MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 MAX_TIMESTAMP_BYTES = 1024
 METADATA_KEY = "autograder"
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -130,8 +129,18 @@ def _repair(nb) -> list[str]:
     return repairs
 
 
-def inspect_notebook(path: Path) -> Inspection:
-    """Whether ``path`` can be graded as a notebook, as it is or once repaired. Never follows a link."""
+def max_notebook_bytes(config=None) -> int:
+    """The largest notebook file graded (``c.Sandbox.submission_mb``); larger ones are never parsed."""
+    from autograder.sandbox.config import Sandbox
+
+    sandbox = Sandbox(config=config) if config is not None else Sandbox()
+    return sandbox.submission_mb * 2**20
+
+
+def inspect_notebook(path: Path, max_bytes: int | None = None) -> Inspection:
+    """Whether ``path`` can be graded as a notebook, as it is or once repaired. Never follows a link.
+    Files over ``max_bytes`` (default: ``c.Sandbox.submission_mb``'s default) are never read."""
+    max_bytes = max_notebook_bytes() if max_bytes is None else max_bytes
     st = _lstat(path)
     if st is None:
         return Inspection("the file is missing")
@@ -140,12 +149,13 @@ def inspect_notebook(path: Path) -> Inspection:
         return Inspection(f"it is a {kind or 'folder'}, not a file")
     if st.st_size == 0:
         return Inspection("the file is empty")
-    if st.st_size > MAX_NOTEBOOK_BYTES:
-        return Inspection(f"the file is {st.st_size // 2**20} MiB, more than a notebook can reasonably be")
+    if st.st_size > max_bytes:
+        return Inspection(f"the file is too large: {st.st_size / 2**20:.1f} MiB, more than the "
+                          f"{max_bytes / 2**20:g} MiB a notebook may have")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
+            raw = fh.read(max_bytes + 1)
     except OSError as exc:
         return Inspection(f"the file cannot be opened ({exc.strerror})")
     try:
@@ -324,7 +334,7 @@ def _timestamp_problem(path: Path) -> str | None:
 # ---------------------------------------------------------------------- the check
 
 def check_submission(folder: Path, expected: list[str], release_dir: Path | None,
-                     notebooks: list[str] | None = None) -> SubmissionReport:
+                     notebooks: list[str] | None = None, max_bytes: int | None = None) -> SubmissionReport:
     """Inspect and repair ``folder`` (a ``submitted/<student>/<assignment>`` directory) in place.
 
     ``expected`` are the notebook names (without ``.ipynb``) of the assignment. ``notebooks``, if
@@ -337,7 +347,7 @@ def check_submission(folder: Path, expected: list[str], release_dir: Path | None
         return report
     quarantine = _Quarantine(folder, report)
     try:
-        _check(folder, expected, release_dir, report, quarantine)
+        _check(folder, expected, release_dir, report, quarantine, max_bytes)
     except CheckFailed:
         raise
     except Exception as exc:
@@ -359,7 +369,7 @@ def _is_file(path: Path) -> bool:
     return st is not None and stat.S_ISREG(st.st_mode)
 
 
-def _check(folder, expected, release_dir, report, quarantine) -> None:
+def _check(folder, expected, release_dir, report, quarantine, max_bytes=None) -> None:
     if _lstat(folder / QUARANTINE) is not None:
         quarantine.dir  # noqa: B018  (a student's look-alike is set aside before the walk)
     set_aside: dict[str, str] = {}
@@ -387,7 +397,7 @@ def _check(folder, expected, release_dir, report, quarantine) -> None:
             continue
         if path is None:
             strays = [p for stem, p in present.items() if stem not in expected and _is_file(p)]
-            if len(strays) == 1 and inspect_notebook(strays[0]).reason is None:
+            if len(strays) == 1 and inspect_notebook(strays[0], max_bytes).reason is None:
                 stray, target = strays[0], folder / f"{name}.ipynb"
                 _write_new(target, stray.read_bytes().decode("utf-8"))
                 report.renamed[name] = stray.name
@@ -397,7 +407,7 @@ def _check(folder, expected, release_dir, report, quarantine) -> None:
             else:
                 report.problems.append(f"{name}.ipynb missing from the submission")
                 continue
-        found = inspect_notebook(path)
+        found = inspect_notebook(path, max_bytes)
         if found.repaired is not None:
             quarantine.keep(path, "repaired: " + "; ".join(found.repairs))
             _write_new(path, nbformat.writes(found.repaired))
@@ -465,13 +475,14 @@ def nbgrader_hook(assignment: str, student: str, notebooks: list[str]) -> None:
         course = Course.find(folder)
         expected = course.notebooks(assignment)
         release_dir = course.release / assignment
+        max_bytes = max_notebook_bytes(course.config())
     except Exception as exc:
         log.error("%s/%s: the submission check cannot start (%s); nothing of it is graded", shown(student),
                   assignment, shown(str(exc), 200))
         notebooks.clear()
         return
     try:
-        report = check_submission(folder, expected, release_dir, notebooks)
+        report = check_submission(folder, expected, release_dir, notebooks, max_bytes)
     except CheckFailed as exc:
         reason = failed_check_reason(exc)
         log.error("%s/%s: %s", shown(student), assignment, reason)

@@ -17,6 +17,7 @@ MAX_ELEMENTS = 200_000  # a returned tensor larger than this is described, not c
 MAX_TEXT = 2_000
 MAX_ITEMS = 64
 MAX_DEPTH = 6
+MAX_NAME = 150  # names of types, functions and modules (a student may give a function any __name__)
 
 _DTYPES = {
     torch.float64: "float64",
@@ -47,8 +48,9 @@ def _safe_repr(value: object) -> str:
 
 def _type_name(value: object) -> str:
     kind = type(value)
-    module = getattr(kind, "__module__", "") or ""
-    return f"{module}.{kind.__qualname__}" if module not in ("builtins", "") else kind.__qualname__
+    module = str(getattr(kind, "__module__", "") or "")
+    name = f"{module}.{kind.__qualname__}" if module not in ("builtins", "") else kind.__qualname__
+    return _text(name, MAX_NAME)
 
 
 def encode_float(value: float) -> float | str:
@@ -64,7 +66,7 @@ def encode_tensor(t: torch.Tensor, *, with_grad: bool = False, depth: int = 0) -
         "device": str(t.device),
         "requires_grad": bool(t.requires_grad),
         "is_leaf": bool(t.is_leaf),
-        "grad_fn": type(t.grad_fn).__name__ if t.grad_fn is not None else None,
+        "grad_fn": _text(type(t.grad_fn).__name__, MAX_NAME) if t.grad_fn is not None else None,
     }
     layout_ok = t.layout == torch.strided and not t.is_meta
     if t.dtype not in _DTYPES or not layout_ok:
@@ -119,7 +121,8 @@ def encode(value: object, *, with_grad: bool = False, depth: int = 0) -> dict:
         except Exception:
             pass
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)) or callable(value):
-        return {"t": "callable", "name": getattr(value, "__name__", _type_name(value))}
+        name = getattr(value, "__name__", None)
+        return {"t": "callable", "name": _text(name, MAX_NAME) if isinstance(name, str) else _type_name(value)}
     return {"t": "object", "type": _type_name(value), "repr": _safe_repr(value)}
 
 
@@ -130,8 +133,8 @@ def encode_error(exc: BaseException, frames: list[dict]) -> dict:
         message = "<the exception's message could not be printed>"
     return {
         "t": "error",
-        "type": type(exc).__name__,
-        "module": type(exc).__module__,
+        "type": _text(str(type(exc).__name__), MAX_NAME),
+        "module": _text(str(type(exc).__module__), MAX_NAME),
         "message": _text(message),
         "frames": frames,
     }

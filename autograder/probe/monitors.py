@@ -140,5 +140,5 @@ def student_frames(tb, limit: int = 3) -> list[dict]:
         name = frame.filename or ""
         if "/autograder/probe/" in name or "/torch/" in name or name.startswith(sys.prefix):
             continue
-        frames.append({"line": frame.lineno, "function": frame.name, "code": (frame.line or "")[:200]})
+        frames.append({"line": frame.lineno, "function": (frame.name or "")[:100], "code": (frame.line or "")[:200]})
     return frames[-limit:]

@@ -26,6 +26,11 @@ class Sandbox(LoggingConfigurable):
     notebook_seconds = Integer(900, help="Wall time per notebook, seconds (cells beyond it are not run).").tag(
         config=True)
     output_kb = Integer(2048, help="Output kept per cell, KiB (the rest is dropped).").tag(config=True)
+    notebook_output_kb = Integer(
+        8192, help="Output kept for all of a notebook's cells together, KiB (the rest is dropped; the autograder "
+        "test cells are capped per cell only).").tag(config=True)
+    submission_mb = Integer(20, help="Largest submitted notebook file, MiB; a larger one is set aside unread "
+                            "and graded zero.").tag(config=True)
     call_seconds = Float(10.0, help="CPU-time limit of one call of a student's function by a hidden test "
                          "(a call that only waits is stopped after 4x as much wall time).").tag(config=True)
     extra_read_paths = List(Unicode(), help="More paths kernels may read (e.g. a shared data set).").tag(
