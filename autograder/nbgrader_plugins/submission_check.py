@@ -357,11 +357,16 @@ def check_submission(folder: Path, expected: list[str], release_dir: Path | None
             quarantine.write_reasons()
         except OSError:
             pass
+    _point_nbgrader_at(notebooks, folder, expected)
+    return report
+
+
+def _point_nbgrader_at(notebooks: list[str] | None, folder: Path, expected: list[str]) -> None:
+    """Rewrite nbgrader's list of notebook paths to the expected notebooks that are there to grade."""
     if notebooks is not None:
         prefix = os.path.dirname(notebooks[0]) if notebooks else str(folder)
         notebooks[:] = [os.path.join(prefix, f"{name}.ipynb") for name in expected
                         if _is_file(folder / f"{name}.ipynb")]
-    return report
 
 
 def _is_file(path: Path) -> bool:
@@ -446,10 +451,7 @@ def lock_down(folder: Path, expected: list[str], release_dir: Path | None, reaso
         if notebooks is not None:
             notebooks.clear()
         return False
-    if notebooks is not None:
-        prefix = os.path.dirname(notebooks[0]) if notebooks else str(folder)
-        notebooks[:] = [os.path.join(prefix, f"{name}.ipynb") for name in expected
-                        if _is_file(folder / f"{name}.ipynb")]
+    _point_nbgrader_at(notebooks, folder, expected)
     return True
 
 
