@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 from . import identity, landlock, limits, namespaces, reaper
-from .plan import Plan, SandboxError, read_connection, unstage
-
-LEVELS = {"none": 0, "landlock": 1, "full": 2}
+from .plan import LEVELS, Plan, SandboxError, confinement_level, read_connection, unstage
 
 
 def warn(message: str) -> None:
@@ -40,13 +38,10 @@ def confine(plan: Plan) -> dict:
         report["missing"].append(f"namespaces ({exc}): the kernel sees the host's processes and network")
     isolated = "namespaces" in report
     if isolated:
-        mounted = namespaces.private_tmpfs(plan.private_dirs, plan.uid, plan.gid)
-        report["tmpfs"] = mounted
-        if len(mounted) < len(plan.private_dirs):
-            report["missing"].append("private tmpfs: the disk space a kernel can fill is not capped")
+        report["tmpfs"] = namespaces.private_tmpfs(plan.private_dirs, plan.uid, plan.gid)
         if plan.uid != os.geteuid():
             report["exposed"] = namespaces.expose(plan.readable, plan.uid, plan.gid)
-    elif plan.private_dirs:
+    if len(report.get("tmpfs", [])) < len(plan.private_dirs):
         report["missing"].append("private tmpfs: the disk space a kernel can fill is not capped")
     unstage(plan, connection)
     return reaper.split(plan.report, lambda: _confine_kernel(plan, report, isolated))
@@ -66,10 +61,8 @@ def _confine_kernel(plan: Plan, report: dict, isolated: bool) -> dict:
         report["layers"].append(f"landlock ABI {report['landlock']['abi']}")
     except landlock.LandlockUnavailable as exc:
         report["missing"].append(f"landlock ({exc}): the kernel can read and write whatever its uid can")
-    has_landlock = "landlock" in report
-    level = 2 if has_landlock and isolated else 1 if has_landlock else 0
-    report["level"] = next(name for name, value in LEVELS.items() if value == level)
-    if level < LEVELS.get(plan.require, 0):
+    report["level"] = confinement_level(landlock="landlock" in report, namespaces=isolated)
+    if LEVELS[report["level"]] < LEVELS.get(plan.require, 0):
         raise SandboxError(f"sandbox level {plan.require!r} required but only {report['layers']} available; "
                            f"missing: {report['missing']}")
     for missing in report["missing"]:

@@ -34,6 +34,15 @@ class SandboxError(RuntimeError):
     pass
 
 
+# Confinement levels, weakest first (``c.Sandbox.require`` names one): checked by the host preflight
+# before grading and by each kernel as it confines itself.
+LEVELS = {"none": 0, "landlock": 1, "full": 2}
+
+
+def confinement_level(landlock: bool, namespaces: bool) -> str:
+    return "full" if landlock and namespaces else "landlock" if landlock else "none"
+
+
 @dataclass
 class Plan:
     scratch: str

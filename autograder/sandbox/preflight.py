@@ -12,9 +12,7 @@ import functools
 import os
 
 from . import landlock, namespaces
-from .plan import SandboxError
-
-LEVELS = {"none": 0, "landlock": 1, "full": 2}
+from .plan import LEVELS, SandboxError, confinement_level
 
 
 def _namespaces_work() -> bool:
@@ -44,9 +42,8 @@ def missing_layers() -> tuple[str, ...]:
 
 
 def level(missing: tuple[str, ...]) -> str:
-    has_landlock = not any(m.startswith("Landlock") for m in missing)
-    has_namespaces = not any(m.startswith("namespaces") for m in missing)
-    return "full" if has_landlock and has_namespaces else "landlock" if has_landlock else "none"
+    return confinement_level(landlock=not any(m.startswith("Landlock") for m in missing),
+                             namespaces=not any(m.startswith("namespaces") for m in missing))
 
 
 def check(require: str) -> None:
