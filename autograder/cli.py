@@ -22,7 +22,7 @@ def _autograde(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
-    from .batch.forked_kernel import Zygote
+    from .batch.zygote import Zygote
     from .course import Course
 
     course = Course.find()

@@ -15,7 +15,7 @@ import pytest
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
-from autograder.batch.forked_kernel import Zygote, ZygoteClient
+from autograder.batch.zygote import Zygote, ZygoteClient
 from autograder.sandbox.config import Sandbox
 from autograder.sandbox.kernel_manager import SandboxedKernelManager
 

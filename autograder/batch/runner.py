@@ -33,10 +33,10 @@ from ..nbgrader_plugins.submission_check import (
     max_notebook_bytes,
     shown,
 )
-from .forked_kernel import Zygote
 from .gradebook_writer import Submission, ensure_students, write_grades
 from .pause_hook import PauseHook
 from .pipeline import Job, Result
+from .zygote import Zygote
 
 MARKER = ".autograder-graded.json"
 FLUSH_SECONDS = 1.0
@@ -59,14 +59,14 @@ class RunReport:
 def _worker(jobs, results, zygote_connection, config, course_root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)      # the coordinator stops us with SIGTERM
-    from .zygote import die_with_parent
+    from .zygote_process import die_with_parent
 
     die_with_parent(signal.SIGKILL)                    # and a killed coordinator takes us along
     import torch
 
     torch.set_num_threads(1)
-    from .forked_kernel import ZygoteClient
     from .pipeline import NotebookGrader
+    from .zygote import ZygoteClient
 
     grader = NotebookGrader(config, ZygoteClient(zygote_connection), course_root)
     while True:
@@ -85,10 +85,10 @@ def _warm_up() -> None:
     import nbgrader.preprocessors  # noqa: F401
 
     from ..judge import reference_math as rm
-    from ..judge.rubrics import get
+    from ..judge.rubrics import load_all
     from ..nbgrader_plugins import execute  # noqa: F401
 
-    get("vjp")
+    load_all()
     x = torch.linspace(-1.0, 1.0, 3, dtype=torch.float64)
     rm.jacobian(torch.sin, x)
     rm.hessian(lambda t: (t**3).sum(), x)
@@ -240,7 +240,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         for sub in pending.values():
             for job in sub.jobs:
                 jobs.put(job)
-        _collect(course, config, pending, results, report, db_url, pool, progress, task)
+        _Collector(course, config, db_url, report, pending, results, pool, progress, task).run()
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -324,44 +324,65 @@ def _timestamp(folder: Path):
         return None
 
 
-def _collect(course, config, pending, results, report, db_url, pool, progress, task) -> None:
-    remaining = {s: set(sub.notebooks_to_grade) for s, sub in pending.items()}
-    batch: list[Submission] = [sub for s, sub in pending.items() if not remaining[s]]
-    try:
-        _collect_loop(course, config, pending, results, report, db_url, pool, progress, task, remaining, batch)
-    finally:  # an interruption keeps every submission that finished
-        if batch:
-            _finish(course, config, batch, report, db_url)
+@dataclass
+class _Collector:
+    """Takes finished notebooks from the workers and writes each submission once all its notebooks are in,
+    in batches (``_finish``); whatever finished is written even when the run is interrupted."""
 
+    course: Course
+    config: object
+    db_url: str
+    report: RunReport
+    pending: dict[str, Submission]
+    results: object          # the workers' result queue
+    pool: list               # the worker processes
+    progress: object = None
+    task: object = None
 
-def _collect_loop(course, config, pending, results, report, db_url, pool, progress, task, remaining, batch):
-    last_flush = time.monotonic()
-    pause = PauseHook()  # tests only: interrupt a run at a known point
-    while any(remaining.values()):
+    def run(self) -> None:
+        self.remaining = {s: set(sub.notebooks_to_grade) for s, sub in self.pending.items()}
+        self.batch: list[Submission] = [sub for s, sub in self.pending.items() if not self.remaining[s]]
         try:
-            result: Result = results.get(timeout=0.5)
-        except queue.Empty:
-            if not any(p.is_alive() for p in pool):
-                raise RuntimeError("every grading worker died") from None
-            result = None
-        if result is not None:
-            sub = pending[result.job.student]
-            sub.results[result.job.notebook] = result
-            remaining[result.job.student].discard(result.job.notebook)
-            report.notebooks_graded += 1
-            if result.error:
-                report.failures.append((result.job.student, f"{result.job.notebook}: grader error: {result.error}"))
-            for problem in result.problems:
-                report.failures.append((result.job.student, f"{result.job.notebook}: {problem}"))
-                sub.problems.append(f"{result.job.notebook}: {problem}")
-            if progress:
-                progress.advance(task)
-            if not remaining[result.job.student]:
-                batch.append(sub)
-        due = pause.due(len(report.graded) + len(batch))
-        if batch and (due or len(batch) >= FLUSH_SIZE or time.monotonic() - last_flush > FLUSH_SECONDS):
-            _finish(course, config, batch, report, db_url)
-            batch.clear()
-            last_flush = time.monotonic()
-        if due:
-            pause.wait(len(report.graded))
+            self._loop()
+        finally:  # an interruption keeps every submission that finished
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            _finish(self.course, self.config, self.batch, self.report, self.db_url)
+            self.batch.clear()
+
+    def _loop(self) -> None:
+        last_flush = time.monotonic()
+        pause = PauseHook()  # tests only: interrupt a run at a known point
+        while any(self.remaining.values()):
+            try:
+                result: Result | None = self.results.get(timeout=0.5)
+            except queue.Empty:
+                if not any(p.is_alive() for p in self.pool):
+                    raise RuntimeError("every grading worker died") from None
+                result = None
+            if result is not None:
+                self._take(result)
+            due = pause.due(len(self.report.graded) + len(self.batch))
+            if self.batch and (due or len(self.batch) >= FLUSH_SIZE or time.monotonic() - last_flush > FLUSH_SECONDS):
+                self._flush()
+                last_flush = time.monotonic()
+            if due:
+                pause.wait(len(self.report.graded))
+
+    def _take(self, result: Result) -> None:
+        student, notebook = result.job.student, result.job.notebook
+        sub = self.pending[student]
+        sub.results[notebook] = result
+        self.remaining[student].discard(notebook)
+        self.report.notebooks_graded += 1
+        if result.error:
+            self.report.failures.append((student, f"{notebook}: grader error: {result.error}"))
+        for problem in result.problems:
+            self.report.failures.append((student, f"{notebook}: {problem}"))
+            sub.problems.append(f"{notebook}: {problem}")
+        if self.progress:
+            self.progress.advance(self.task)
+        if not self.remaining[student]:
+            self.batch.append(sub)

@@ -20,6 +20,7 @@ from corpus import ASSIGNMENT, ATTACKS, FULL, FUNCTIONS, NOTEBOOK, TEST_LIMITS
 from course_fixtures import answers, grades, new_course, release, submit
 
 from autograder.demo.cohort import fill
+from autograder.probe.scenario import assignments
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]  # grouped per part in conftest.py
 PARTS = 2  # the corpus is graded in two courses, so that two test workers can share the work
@@ -51,7 +52,8 @@ def _build(root: Path, attacks: list) -> Path:
         submit(course, student, ASSIGNMENT, fill(rel, correct))
     paths = {"source": str(course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
              "gradebook": str(course / "gradebook.db"),
-             "other": str(course / "submitted" / BYSTANDERS[0] / ASSIGNMENT / f"{NOTEBOOK}.ipynb")}
+             "other": str(course / "submitted" / BYSTANDERS[0] / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
+             "other_assignments": repr(tuple(a for a in assignments() if a != ASSIGNMENT))}
     for attack in attacks:
         nb, raw, extra = attack.build(rel, correct, paths)
         folder = course / "submitted" / attack.student / ASSIGNMENT
