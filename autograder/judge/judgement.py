@@ -16,7 +16,7 @@ import torch
 
 from . import misconceptions as mc
 from .compare import compare_tensor, describe
-from .record import Call, Observation, OtherValue, Sequence, TensorValue
+from .record import Call, Observation, OtherValue, SequenceValue, TensorValue
 from .torch_errors import explain_error
 
 
@@ -145,7 +145,7 @@ class Judgement:
     def unpack(self, value: Any, n: int, *, what: str = "your function", weight: float = 1.0,
                label: str = "returns a pair") -> list | None:
         """``value`` must be a tuple/list of ``n`` items; returns the items or records a failure."""
-        if isinstance(value, Sequence) and value.kind in ("tuple", "list") and value.length == n:
+        if isinstance(value, SequenceValue) and value.kind in ("tuple", "list") and value.length == n:
             return list(value.items)
         self.fail(label, "wrong_values", weight=weight,
                   message=f"{what} must return a tuple of {n} items; it returned {describe(value)}.")
@@ -178,7 +178,7 @@ class Judgement:
 
 
 def _changes(name: str, before: Any, after: Any) -> list[tuple[str, str]]:
-    if isinstance(before, Sequence) and isinstance(after, Sequence):
+    if isinstance(before, SequenceValue) and isinstance(after, SequenceValue):
         out = []
         for i, (b, a) in enumerate(zip(before.items, after.items, strict=False)):
             out.extend(_changes(f"{name}[{i}]", b, a))
@@ -202,7 +202,7 @@ def _changes(name: str, before: Any, after: Any) -> list[tuple[str, str]]:
     return []
 
 
-def same_inputs(obs: Observation, inputs: dict[str, Any]) -> list[str]:
+def altered_inputs(obs: Observation, inputs: dict[str, Any]) -> list[str]:
     """Names of inputs whose recorded 'before' state differs from the trusted rebuild (tampering)."""
     from autograder.probe.encode import encode
 
@@ -233,8 +233,8 @@ def _equal(a: Any, b: Any) -> bool:
         if (a.grad is None) != (b.grad is None):
             return False
         return a.grad is None or _equal(a.grad, b.grad)
-    if isinstance(b, Sequence):
-        return (isinstance(a, Sequence) and a.kind == b.kind and len(a.items) == len(b.items)
+    if isinstance(b, SequenceValue):
+        return (isinstance(a, SequenceValue) and a.kind == b.kind and len(a.items) == len(b.items)
                 and all(_equal(x, y) for x, y in zip(a.items, b.items, strict=True)))
     if isinstance(b, OtherValue):
         return isinstance(a, OtherValue) and a.kind == b.kind and (b.kind == "callable" or a.value == b.value)

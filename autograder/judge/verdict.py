@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from autograder.probe.scenario import Scenario, suite
 
 from . import misconceptions as mc
-from .judgement import Finding, Judgement, ScenarioResult, same_inputs, score_findings
+from .judgement import Finding, Judgement, ScenarioResult, altered_inputs, score_findings
 from .record import BadRecord, Observation, decode_record
 from .rubrics import get as get_rubric
 
@@ -93,7 +93,7 @@ def _judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str
                        f"({(obs.probe_error.type if obs.probe_error else 'error')}: {message[:200]}). "
                        "Does your notebook monkeypatch torch or Python built-ins?")
     inputs = scenario.inputs()
-    tampered = same_inputs(obs, inputs)
+    tampered = altered_inputs(obs, inputs)
     if tampered:
         return _failed(scenario, "input_tampered")
     judge = get_rubric(scenario.rubric_key)

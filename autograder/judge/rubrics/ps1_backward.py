@@ -10,7 +10,7 @@ from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
 from ..misconceptions import Misconception, candidate
-from ..record import OtherValue, Sequence, TensorValue
+from ..record import OtherValue, SequenceValue, TensorValue
 from . import rubric
 
 mc.register(
@@ -50,7 +50,7 @@ def _same(a, b) -> bool:
     if isinstance(a, TensorValue) and isinstance(b, TensorValue):
         return a.tensor is not None and b.tensor is not None and a.tensor.shape == b.tensor.shape and bool(
             torch.equal(a.tensor, b.tensor))
-    if isinstance(a, Sequence) and isinstance(b, Sequence):
+    if isinstance(a, SequenceValue) and isinstance(b, SequenceValue):
         return len(a.items) == len(b.items) and all(_same(x, y) for x, y in zip(a.items, b.items, strict=True))
     return False
 

@@ -10,7 +10,7 @@ from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, fmt_shape
 from ..misconceptions import Misconception, candidate
-from ..record import OtherValue, Sequence, TensorValue
+from ..record import OtherValue, SequenceValue, TensorValue
 from ..torch_errors import explain_error
 from . import rubric
 
@@ -301,7 +301,7 @@ def judge_accumulate_minibatches_repeated(j):
 
 def _items(j, name: str, which: str = "inputs_before") -> list:
     value = getattr(j.obs, which).get(name)
-    return list(value.items) if isinstance(value, Sequence) else []
+    return list(value.items) if isinstance(value, SequenceValue) else []
 
 
 def _cleared(t: TensorValue) -> bool:
