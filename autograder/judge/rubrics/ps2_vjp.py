@@ -93,9 +93,8 @@ def judge_weighted_upstream(j):
         return
     value = call.value
     if not isinstance(value, TensorValue) or value.tensor is None:
-        j.fail("v is a tensor", "wrong_values", message=f"`weighted_upstream` returned {describe(value)}; "
-                                                        "expected a tensor shaped like `out`.")
-        j.hard_fail = True
+        j.fail("v is a tensor", "wrong_values", hard=True,
+               message=f"`weighted_upstream` returned {describe(value)}; expected a tensor shaped like `out`.")
         return
     if tuple(value.shape) != tuple(out.shape):
         if tuple(value.shape) == tuple(out.t().shape):
@@ -169,8 +168,8 @@ def judge_weighted_sensitivity(j):
     used_stand_in = j.tensor(v_ret, weights, label="returns the v that weighted_upstream(out) gave",
                              what="the returned v", generic=False)
     if not used_stand_in:
-        j.findings[-1].detail += (" `weighted_sensitivity` must build v by calling `weighted_upstream(out)` "
-                                  "(the grader swapped in a known-good version for this check).")
+        j.explain_last("`weighted_sensitivity` must build v by calling `weighted_upstream(out)` (the grader "
+                       "swapped in a known-good version for this check).")
     own_v = v_ret.tensor if isinstance(v_ret, TensorValue) and v_ret.tensor is not None else None
     if (not used_stand_in and own_v is not None and tuple(own_v.shape) == (5, 4)
             and isinstance(grad, TensorValue) and grad.tensor is not None
