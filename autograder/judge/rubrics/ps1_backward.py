@@ -35,6 +35,8 @@ mc.register(
                   "your dz/dy equals dz/dx: you returned the gradient with respect to x in both places. The "
                   "gradient with respect to the intermediate y is in `y.grad` only if you call `y.retain_grad()` "
                   "before backward, or you can get it from `torch.autograd.grad(z, (x, y))`."),
+    Misconception("swapped_pair", "pair in the wrong order",
+                  "the two results are in the wrong order: return `(dz/dx, dz/dy)`."),
 )
 
 

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import torch
 
+from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, describe
-from ..misconceptions import candidate
+from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, TensorValue
 from . import rubric
+
+mc.register(
+    Misconception("jv_instead_of_vjp", "computed J v instead of vᵀJ",
+                  "you computed J v (a Jacobian–vector product, the forward direction) instead of vᵀJ. "
+                  "`y.backward(v)` / `torch.autograd.grad(y, x, v)` give vᵀJ directly."),
+    Misconception("upstream_input_shape", "upstream vector shaped like the input",
+                  "the upstream vector must have the shape of the *output* you call `backward` on "
+                  "({out_shape}), not of the input ({in_shape})."),
+    Misconception("weight_on_column", "weighted a column instead of the row",
+                  "you weighted the first *column* of `out` (`out[:, 0]`) instead of its first *row* "
+                  "(`out[0, :]` or `out[0]`): the first index of a 2-D tensor selects the row."),
+    Misconception("returned_jacobian", "formed the full Jacobian",
+                  "you returned the full Jacobian instead of the product vᵀJ."),
+    Misconception("formed_jacobian", "formed the Jacobian to get a VJP",
+                  "your function ran {passes} reverse passes: it built the Jacobian row by row. A "
+                  "vector–Jacobian product needs exactly one pass, `y.backward(v)`, without ever forming J."),
+)
 
 
 def _vjp_candidates(f, x, v, expected):

@@ -54,6 +54,24 @@ mc.register(
                   "a gradient that held ±inf became NaN: `grad * 0` (or `grad - grad`) is not zero when a "
                   "gradient overflowed, because inf · 0 = NaN. Use `t.grad.zero_()` or `t.grad = None`, which "
                   "reset a gradient whatever it holds."),
+    Misconception("zeroed_between_calls", "zeroed .grad where accumulation was asked for",
+                  "your result is what a single backward pass gives: `.grad` was reset between the calls, "
+                  "so the accumulation this exercise demonstrates never happened."),
+    Misconception("wrong_pass_count", "wrong number of backward passes",
+                  "your result is {k}× a single pass where {n}× was expected: the number of backward calls "
+                  "is off."),
+    Misconception("only_last_batch", "only the last batch kept",
+                  "only the last batch's gradient is left: the gradient was reset (or overwritten) inside "
+                  "the loop instead of accumulating over all batches."),
+    Misconception("only_first_batch", "only the first batch used",
+                  "your result is the gradient of the first batch only: every batch must add its gradient."),
+    Misconception("local_rebinding", "rebound a local name instead of clearing .grad",
+                  "the gradients were not cleared: assigning a new tensor to a local name does not change "
+                  "`t.grad`. Use `t.grad.zero_()` or set `t.grad = None` on the tensor itself."),
+    Misconception("zeroed_values", "zeroed the values instead of the gradients",
+                  "the tensors' *values* changed: `zero_grads` must clear `.grad` and leave the data alone."),
+    Misconception("grads_not_cleared", "gradients not cleared",
+                  "after your function ran, {which} still had a non-zero `.grad`."),
 )
 
 

@@ -59,6 +59,14 @@ mc.register(
                   "this is not the mode with fewer passes for these sizes. Count them: a full m × n Jacobian "
                   "takes one forward-mode pass (JVP) per input column, or one reverse-mode pass (VJP) per output "
                   "row."),
+    Misconception("summed_outputs", "one pass with all outputs at once",
+                  "every {part} of your result is the same sum: each pass used a vector of ones instead of "
+                  "a one-hot vector, so all {directions} were mixed together."),
+    Misconception("too_many_passes", "more passes than needed",
+                  "your function ran {passes} reverse passes where {limit} suffice{why}."),
+    Misconception("swapped_modes", "forward and reverse costs swapped",
+                  "forward and reverse are swapped: a full Jacobian needs one forward pass (JVP) per *input* "
+                  "and one reverse pass (VJP) per *output*."),
 )
 
 DTYPE_HINT = ("create new tensors with the input's dtype (`{zeros}`), or build the result with `torch.stack`, "

@@ -44,6 +44,28 @@ mc.register(
                   "reverse pass and forward mode (`torch.func.jvp(torch.func.grad(f), (x,), (v,))`)."),
     Misconception("unused_input", "separable f: unused input not turned into zeros",
                   "{message}"),
+    Misconception("returned_first_derivative", "returned f′ instead of f″",
+                  "your result is the first derivative f′, not the second derivative f″: differentiate the "
+                  "first derivative once more (it needs `create_graph=True`)."),
+    Misconception("returned_gradient", "returned the gradient instead of the second-order result",
+                  "your result is the gradient ∇f, not the {what}."),
+    Misconception("xx_instead_of_xy", "∂²f/∂x² instead of ∂²f/∂x∂y",
+                  "you computed ∂²f/∂x² (differentiated twice with respect to x) instead of the mixed "
+                  "partial ∂²f/∂x∂y: differentiate ∂f/∂x with respect to **y**."),
+    Misconception("yy_instead_of_xy", "∂²f/∂y² instead of ∂²f/∂x∂y",
+                  "you computed ∂²f/∂y² instead of the mixed partial ∂²f/∂x∂y: differentiate ∂f/∂y with "
+                  "respect to **x** (or ∂f/∂x with respect to y)."),
+    Misconception("returned_dx", "returned ∂f/∂x",
+                  "your result is the first partial ∂f/∂x, not the second-order mixed partial."),
+    Misconception("returned_dy", "returned ∂f/∂y",
+                  "your result is the first partial ∂f/∂y, not the second-order mixed partial."),
+    Misconception("hessian_times_ones", "H·1 instead of the Hessian",
+                  "your result is H·1 (the Hessian's row sums): a second pass with an upstream vector of "
+                  "ones sums the rows. Build H one row per pass (one-hot vectors), or use torch.func.hessian."),
+    Misconception("hv_elementwise", "∇f ⊙ v instead of H v",
+                  "your result is ∇f ⊙ v (gradient times v, entry by entry), not the Hessian–vector product."),
+    Misconception("diagonal_only", "only the diagonal",
+                  "your result holds only the diagonal ∂²f/∂xᵢ²; the off-diagonal mixed partials are missing."),
 )
 
 _NO_GRAD_FN = "does not require grad and does not have a grad_fn"
