@@ -81,7 +81,7 @@ _SEPARABLE_HINT = ("∂f/∂x does not depend on y here (f does not couple x and
 
 
 def _raised(error, function: str, text: str) -> str:
-    """"`f` raised T (line n of `g`: `code`): message. " and ``text``."""
+    """This assignment's wording of an error: "`f` raised T (line n of `g`: `code`): message. ", then ``text``."""
     where = ""
     if error.frames:
         frame = error.frames[-1]
