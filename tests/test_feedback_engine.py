@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import subprocess
+import sys
 
 import hypothesis.strategies as st
 import pytest
@@ -11,9 +13,10 @@ import torch
 from hypothesis import given, settings
 
 from autograder.judge import misconceptions as mc
+from autograder.judge import rubrics
 from autograder.judge.compare import compare_tensor
-from autograder.judge.judgement import Finding, score_findings
-from autograder.judge.record import BadRecord, ErrorValue, TensorValue, decode_record, decode_value
+from autograder.judge.judgement import ErrorRule, Finding, Judgement, score_findings
+from autograder.judge.record import BadRecord, Call, ErrorValue, Observation, TensorValue, decode_record, decode_value
 from autograder.judge.report import render_html, render_text
 from autograder.judge.torch_errors import explain_error
 from autograder.judge.verdict import judge_records
@@ -99,6 +102,7 @@ def test_integer_multiples_are_diagnosed_as_accumulation(k, seed):
 
 
 def test_candidates_are_tried_before_generic_patterns():
+    rubrics.load_all()   # jv_instead_of_vjp belongs to ps2_vjp
     expected = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
     assert mc.diagnose(expected.t(), expected)[0] == "transposed_jacobian"
     cand = [mc.candidate("jv_instead_of_vjp", expected.t())]
@@ -109,6 +113,7 @@ def test_candidates_are_tried_before_generic_patterns():
 
 
 def test_every_catalogue_message_formats_without_placeholders():
+    rubrics.load_all()
     for key in mc.CATALOGUE:
         text = mc.message(key)
         assert "{" not in text and "}" not in text, key
@@ -120,6 +125,48 @@ def test_extras_count_only_when_the_core_is_right():
     partial = [Finding("a", True), Finding("b", False), Finding("untouched", True, 0.5, core=False)]
     assert score_findings(partial, hard_fail=False) == pytest.approx(1 / 2.5)
     assert score_findings([Finding("a", True)], hard_fail=True) == 0.0
+
+
+def test_assignment_misconceptions_are_registered_by_their_rubrics_and_reach_the_class_report():
+    """The central catalogue holds the generic entries only and does not load the rubrics itself; whoever
+    shows an assignment's own entry (the class report) loads them."""
+    code = ("from autograder.judge import misconceptions as mc\n"
+            "assert 'swapped_modes' not in mc.CATALOGUE and 'wrong_values' in mc.CATALOGUE\n"
+            "from autograder.reporting.class_report import _title\n"
+            "assert _title('swapped_modes') == 'forward and reverse costs swapped', _title('swapped_modes')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def _judgement(error: ErrorValue | None = None, function: str = "f") -> Judgement:
+    obs = Observation("s", function, "ok", {}, {}, {"result": Call(error=error)}, {})
+    return Judgement(obs, {}, function, errors=[
+        ErrorRule("graph a second time", "missing_create_graph", hint="rule hint", functions=("f",))])
+
+
+def test_rubric_error_rules_come_before_the_shared_table_and_fail_the_first_call_hard():
+    error = ErrorValue("RuntimeError", "Trying to backward through the graph a second time")
+    j = _judgement(error)
+    assert j.call() is None and j.failed_hard
+    assert j.findings[-1].misconception == "missing_create_graph" and j.findings[-1].detail.endswith("Rule hint")
+    other = _judgement(error, function="g")    # the rule is for f only: the shared table decides
+    assert other.call() is None and other.findings[-1].misconception == "missing_retain_graph"
+
+
+def test_findings_are_amended_only_through_the_judgement():
+    j = _judgement()
+    assert j.first_check
+    j.fail("values", "wrong_values", message="off.")
+    assert not j.first_check and not j.failed_hard and isinstance(j.findings, tuple)
+    with pytest.raises(AttributeError):
+        j.findings[-1].detail = "edited"
+    assert not j.explain_last("ignored", when="negated")
+    assert j.explain_last("More.", when="wrong_values", misconception="scaled")
+    assert j.findings[-1].detail == "off. More." and j.findings[-1].misconception == "scaled"
+    j.fail("sign", "negated")
+    assert j.rediagnose("negated", "Flipped.") and j.findings[-1].detail == "Flipped."
+    j.add("extra", False, core=False, hard=True)
+    assert j.failed_hard and score_findings(j.findings, j.failed_hard) == 0.0
 
 
 @pytest.mark.parametrize(("message", "key"), [

@@ -8,7 +8,7 @@ from course_fixtures import grades, nbgrader, new_course, standard_cohort
 from support import NOTEBOOKS, ROOT
 
 from autograder.demo.mistakes import MISTAKES
-from autograder.judge import misconceptions
+from autograder.judge import misconceptions, rubrics
 
 ASSIGNMENTS = sorted(NOTEBOOKS)
 _CACHE: dict[str, object] = {}
@@ -79,6 +79,7 @@ def test_feedback_shows_diagnoses_not_hidden_code(graded, assignment):
     assert "autograder-feedback" in html, "the judge's feedback box is missing"
     summaries = _summaries(graded, "mistaken", assignment)
     keys = {k for s in summaries.values() for k in s["misconceptions"]}
+    rubrics.load_all()   # an assignment's own misconceptions are registered by its rubric module
     shown = [k for k in keys if misconceptions.message(k).split("`")[0][:40] in html]
     assert shown, f"none of the diagnoses {sorted(keys)} appears in the feedback HTML"
 

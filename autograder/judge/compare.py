@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .record import OtherValue, Sequence, TensorValue
+from .record import OtherValue, SequenceValue, TensorValue
 
 # Tolerances (relative, absolute) per dtype. Loose enough for any correct method (autograd, torch.func,
 # analytic formulas) and tight enough that every misconception in the catalogue is far outside them.
@@ -32,7 +32,7 @@ def describe(value) -> str:
         if value.type_name == "numpy.ndarray":
             return f"a NumPy array of shape {fmt_shape(value.shape)}"
         return f"a tensor of shape {fmt_shape(value.shape)}"
-    if isinstance(value, Sequence):
+    if isinstance(value, SequenceValue):
         return f"a {value.kind} of {value.length} item{'s' if value.length != 1 else ''}"
     if isinstance(value, OtherValue):
         if value.kind == "none":

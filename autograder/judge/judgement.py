@@ -4,23 +4,27 @@ A rubric receives a ``Judgement`` holding the decoded observation and the inputs
 process. It records *core* findings (is the answer right, in each respect the scenario tests) and
 *extra* findings (contract hygiene: caller's tensors untouched, result detached). Extras only earn
 credit when every core finding passed, so a wrong answer never collects points for being tidy.
+
+Rubrics record and amend findings only through the ``Judgement`` methods; the findings they read back
+(``Judgement.findings``) are frozen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from . import misconceptions as mc
 from .compare import compare_tensor, describe
-from .record import Call, Observation, OtherValue, Sequence, TensorValue
-from .torch_errors import explain_error
+from .record import Call, ErrorValue, Observation, OtherValue, SequenceValue, TensorValue
+from .torch_errors import explain_error, raised, sentence
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finding:
     label: str                 # what was checked, e.g. "values (float64)"
     passed: bool
@@ -47,7 +51,7 @@ class ScenarioResult:
         return [f.misconception for f in self.findings if not f.passed and f.misconception]
 
 
-def score_findings(findings: list[Finding], hard_fail: bool) -> float:
+def score_findings(findings: Sequence[Finding], hard_fail: bool) -> float:
     """The scenario's share of its points. Nothing is earned unless the first core finding — the
     scenario's primary result — is right: a function that does nothing must not collect points for the
     properties doing nothing satisfies (an unused graph stays usable, an untouched ``.grad`` stays None)."""
@@ -65,36 +69,129 @@ def score_findings(findings: list[Finding], hard_fail: bool) -> float:
     return earned / total
 
 
+# ---------------------------------------------------------------------------------------------- errors
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """An assignment's own reading of an error its functions raise, tried by ``Judgement.call`` before
+    the shared table of ``torch_errors``.
+
+    ``hint`` replaces the misconception's message in the explanation; ``explain(error, function, text)``
+    replaces the standard wording ("`f` raised T (line n …): message. Text").
+    """
+
+    pattern: str                           # regular expression searched in the error message
+    key: str                               # the misconception it names
+    hint: str | None = None
+    min_passes: int = 0                    # only if this many reverse passes ran before the error
+    functions: tuple[str, ...] = ()        # only for these graded functions (default: all)
+    explain: Callable[[ErrorValue, str, str], str] | None = None
+
+    def applies(self, error: ErrorValue, function: str, reverse_passes: int) -> bool:
+        return ((not self.functions or function in self.functions) and reverse_passes >= self.min_passes
+                and re.search(self.pattern, error.message) is not None)
+
+    def explanation(self, error: ErrorValue, function: str) -> str:
+        text = self.hint if self.hint is not None else mc.message(self.key)
+        if self.explain is not None:
+            return self.explain(error, function, text)
+        return f"{raised(error, function).rstrip('.')}. {sentence(text)}"
+
+
+_ERROR_RULES: dict[str, tuple[ErrorRule, ...]] = {}
+
+
+def register_errors(module: str, *rules: ErrorRule) -> None:
+    """Add ``rules`` for the errors raised by the functions that the rubrics of ``module`` (a rubric
+    module's ``__name__``) judge; tried in order, before the shared table."""
+    _ERROR_RULES[module] = _ERROR_RULES.get(module, ()) + rules
+
+
+def error_rules(module: str) -> tuple[ErrorRule, ...]:
+    return _ERROR_RULES.get(module, ())
+
+
+# ------------------------------------------------------------------------------------------ judgement
+
 class Judgement:
-    def __init__(self, obs: Observation, inputs: dict[str, Any], function: str) -> None:
+    """What one rubric records about one scenario; ``verdict`` scores it with ``score_findings``."""
+
+    def __init__(self, obs: Observation, inputs: dict[str, Any], function: str,
+                 errors: Iterable[ErrorRule] = ()) -> None:
         self.obs = obs
         self.inputs = inputs
         self.function = function
-        self.findings: list[Finding] = []
-        self.hard_fail = False
+        self.errors = tuple(errors)
+        self._findings: list[Finding] = []
+        self._failed_hard = False
+
+    # ------------------------------------------------------------------ state (read-only)
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(self._findings)
+
+    @property
+    def failed_hard(self) -> bool:
+        """A failure recorded with ``hard=True`` (or an error in the first call): the scenario earns nothing."""
+        return self._failed_hard
+
+    @property
+    def first_check(self) -> bool:
+        """No core finding yet: the next one is the scenario's primary result."""
+        return not any(f.core for f in self._findings)
 
     # ------------------------------------------------------------------ recording
     def add(self, label: str, passed: bool, *, weight: float = 1.0, detail: str = "",
-            misconception: str | None = None, core: bool = True) -> bool:
-        self.findings.append(Finding(label, bool(passed), weight, "" if passed else detail,
-                                     None if passed else misconception, core))
+            misconception: str | None = None, core: bool = True, hard: bool = False) -> bool:
+        """Record a finding; a failed one recorded with ``hard=True`` fails the whole scenario."""
+        self._findings.append(Finding(label, bool(passed), weight, "" if passed else detail,
+                                      None if passed else misconception, core))
+        if hard and not passed:
+            self._failed_hard = True
         return bool(passed)
 
     def fail(self, label: str, key: str, detail: str | None = None, *, weight: float = 1.0,
              hard: bool = False, **fields) -> bool:
-        self.add(label, False, weight=weight, detail=detail or mc.message(key, **fields), misconception=key)
-        if hard:
-            self.hard_fail = True
-        return False
+        """Record a failure diagnosed as ``key``; ``detail`` defaults to its message filled with ``fields``."""
+        return self.add(label, False, weight=weight, detail=detail or mc.message(key, **fields),
+                        misconception=key, hard=hard)
+
+    def explain_last(self, extra: str, *, when: str | None = None, misconception: str | None = None) -> bool:
+        """Append ``extra`` to the explanation of the last finding if it failed (with ``when``: only if it
+        was diagnosed as that misconception); ``misconception`` renames its diagnosis. Returns whether it
+        applied."""
+        last = self._last_failure(when)
+        if last is None:
+            return False
+        self._findings[-1] = replace(last, detail=f"{last.detail} {extra}",
+                                     misconception=misconception or last.misconception)
+        return True
+
+    def rediagnose(self, key: str, text: str, **fields) -> bool:
+        """Reword the last finding if it was diagnosed as ``key``: the catalogue message of ``key`` (filled
+        with ``fields``) in its explanation is replaced by ``text``, wording written for this exercise.
+        Returns whether it applied."""
+        last = self._last_failure(key)
+        if last is None:
+            return False
+        self._findings[-1] = replace(last, detail=last.detail.replace(mc.message(key, **fields), text))
+        return True
+
+    def _last_failure(self, key: str | None) -> Finding | None:
+        last = self._findings[-1] if self._findings else None
+        if last is None or last.passed or (key is not None and last.misconception != key):
+            return None
+        return last
 
     # ------------------------------------------------------------------ calls
     def call(self, label: str = "result", *, weight: float = 1.0, what: str | None = None) -> Call | None:
         """The recorded call ``label``; if it is missing or raised, record why and return None.
 
-        An error in the scenario's first call fails the whole scenario (``hard_fail``).
+        An error in the scenario's first call fails the whole scenario. The error is explained by the
+        rubric module's ``ErrorRule``s first, then by the shared table of ``torch_errors``.
         """
         call = self.obs.calls.get(label)
-        first = not any(True for f in self.findings if f.core)
+        first = self.first_check
         if call is None:
             if self.obs.status == "timeout":
                 self.fail(what or label, "timeout", weight=weight, hard=first)
@@ -103,18 +200,22 @@ class Judgement:
                           message="this call did not happen (an earlier call in the same check failed).")
             return None
         if call.error is not None:
-            key, text = explain_error(call.error, self.function, call.reverse_passes)
-            self.add(what or label, False, weight=weight, detail=text, misconception=key)
-            if first:
-                self.hard_fail = True
+            key, text = self._explain(call)
+            self.add(what or label, False, weight=weight, detail=text, misconception=key, hard=first)
             return None
         return call
+
+    def _explain(self, call: Call) -> tuple[str, str]:
+        for rule in self.errors:
+            if rule.applies(call.error, self.function, call.reverse_passes):
+                return rule.key, rule.explanation(call.error, self.function)
+        return explain_error(call.error, self.function, call.reverse_passes)
 
     # ------------------------------------------------------------------ values
     def tensor(self, actual: Any, expected: torch.Tensor, *, label: str = "values", weight: float = 1.0,
                candidates: Iterable = (), what: str = "your result", shape_hint: str = "",
                dtype_hint: str = "", check_dtype: bool = True, generic: bool = True,
-               shape_candidates: Iterable = ()) -> bool:
+               shape_candidates: Iterable = (), hard: bool = False) -> bool:
         """Compare a returned value with ``expected``; on a mismatch, name the misconception it matches.
 
         ``candidates`` are ``misconceptions.candidate(...)`` entries: the wrong answers each mistake
@@ -140,16 +241,16 @@ class Judgement:
             if found is not None:
                 key, why = found
                 detail = f"{detail} Diagnosis: {why}"
-        return self.add(label, False, weight=weight, detail=detail, misconception=key)
+        return self.add(label, False, weight=weight, detail=detail, misconception=key, hard=hard)
 
     def unpack(self, value: Any, n: int, *, what: str = "your function", weight: float = 1.0,
-               label: str = "returns a pair") -> list | None:
-        """``value`` must be a tuple/list of ``n`` items; returns the items or records a failure."""
-        if isinstance(value, Sequence) and value.kind in ("tuple", "list") and value.length == n:
+               label: str = "returns a pair", hard: bool = True) -> list | None:
+        """``value`` must be a tuple/list of ``n`` items; returns the items or records a failure (by
+        default a hard one: nothing else can be judged)."""
+        if isinstance(value, SequenceValue) and value.kind in ("tuple", "list") and value.length == n:
             return list(value.items)
-        self.fail(label, "wrong_values", weight=weight,
+        self.fail(label, "wrong_values", weight=weight, hard=hard,
                   message=f"{what} must return a tuple of {n} items; it returned {describe(value)}.")
-        self.hard_fail = True
         return None
 
     def detached(self, actual: Any, *, weight: float = 0.5, label: str = "result is detached") -> bool | None:
@@ -178,7 +279,7 @@ class Judgement:
 
 
 def _changes(name: str, before: Any, after: Any) -> list[tuple[str, str]]:
-    if isinstance(before, Sequence) and isinstance(after, Sequence):
+    if isinstance(before, SequenceValue) and isinstance(after, SequenceValue):
         out = []
         for i, (b, a) in enumerate(zip(before.items, after.items, strict=False)):
             out.extend(_changes(f"{name}[{i}]", b, a))
@@ -202,7 +303,7 @@ def _changes(name: str, before: Any, after: Any) -> list[tuple[str, str]]:
     return []
 
 
-def same_inputs(obs: Observation, inputs: dict[str, Any]) -> list[str]:
+def altered_inputs(obs: Observation, inputs: dict[str, Any]) -> list[str]:
     """Names of inputs whose recorded 'before' state differs from the trusted rebuild (tampering)."""
     from autograder.probe.encode import encode
 
@@ -233,8 +334,8 @@ def _equal(a: Any, b: Any) -> bool:
         if (a.grad is None) != (b.grad is None):
             return False
         return a.grad is None or _equal(a.grad, b.grad)
-    if isinstance(b, Sequence):
-        return (isinstance(a, Sequence) and a.kind == b.kind and len(a.items) == len(b.items)
+    if isinstance(b, SequenceValue):
+        return (isinstance(a, SequenceValue) and a.kind == b.kind and len(a.items) == len(b.items)
                 and all(_equal(x, y) for x, y in zip(a.items, b.items, strict=True)))
     if isinstance(b, OtherValue):
         return isinstance(a, OtherValue) and a.kind == b.kind and (b.kind == "callable" or a.value == b.value)

@@ -3,6 +3,11 @@
 Each entry has a stable key (used by the class report) and a message. Rubrics compute the wrong answer
 each misconception would produce for the scenario's inputs; ``diagnose`` says which one the student's
 answer matched. Messages describe the mistake and the fix, never the expected values.
+
+Only the generic entries live here: those the judge itself, the shared table of torch errors and
+``diagnose`` name, and those the rubrics of several assignments share. An assignment's own entries are
+registered by its rubric module (``autograder.judge.rubrics.<assignment>``) when it is imported, so code
+that needs their titles or messages outside judging loads the rubrics first (``rubrics.load_all()``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ class Misconception:
 
 
 _ENTRIES = [
-    # --- accumulation and zeroing
+    # --- named by the generic diagnosis of a wrong value (``diagnose`` below)
     Misconception("accumulated_twice", "gradient accumulated over two backward calls",
                   "your result is twice the expected one: `.grad` accumulated over two backward calls. "
                   "Zero it between calls (`x.grad = None` or `x.grad.zero_()`), or use `torch.autograd.grad`, "
@@ -31,49 +36,18 @@ _ENTRIES = [
     Misconception("accumulated_k", "gradient accumulated over several backward calls",
                   "your result is {k}× the expected one: `.grad` kept accumulating over {k} backward passes. "
                   "Zero it before each pass, or use `torch.autograd.grad`."),
-    Misconception("cumulative_rows", "Jacobian rows accumulated into each other",
-                  "each {part} of your result includes the {parts} computed before it: `.grad` accumulated "
-                  "across the passes that built it. Clear `x.grad` before every pass (or use "
-                  "`torch.autograd.grad`, which does not accumulate)."),
-    Misconception("stale_grad_included", "stale .grad included",
-                  "your result includes the gradient that was already stored in `.grad` before your function "
-                  "ran. Discard it first (`t.grad = None` or `t.grad.zero_()`), or use `torch.autograd.grad`."),
-    Misconception("zeroed_between_calls", "zeroed .grad where accumulation was asked for",
-                  "your result is what a single backward pass gives: `.grad` was reset between the calls, "
-                  "so the accumulation this exercise demonstrates never happened."),
-    Misconception("wrong_pass_count", "wrong number of backward passes",
-                  "your result is {k}× a single pass where {n}× was expected: the number of backward calls "
-                  "is off."),
-    Misconception("only_last_batch", "only the last batch kept",
-                  "only the last batch's gradient is left: the gradient was reset (or overwritten) inside "
-                  "the loop instead of accumulating over all batches."),
-    Misconception("only_first_batch", "only the first batch used",
-                  "your result is the gradient of the first batch only: every batch must add its gradient."),
-    Misconception("alias_of_grad", "returned an alias of .grad",
-                  "a tensor your function returned earlier changed when the function ran again: you returned "
-                  "`.grad` itself, which autograd keeps writing into. Return a copy (`.grad.clone()`) or use "
-                  "`torch.autograd.grad`."),
-    Misconception("local_rebinding", "rebound a local name instead of clearing .grad",
-                  "the gradients were not cleared: assigning a new tensor to a local name does not change "
-                  "`t.grad`. Use `t.grad.zero_()` or set `t.grad = None` on the tensor itself."),
-    Misconception("zeroed_values", "zeroed the values instead of the gradients",
-                  "the tensors' *values* changed: `zero_grads` must clear `.grad` and leave the data alone."),
-    Misconception("grads_not_cleared", "gradients not cleared",
-                  "after your function ran, {which} still had a non-zero `.grad`."),
-    # --- upstream vectors and VJPs
+    Misconception("scaled", "result scaled by a constant",
+                  "your result is {c}× the expected one: the direction is right but a constant factor is off."),
+    Misconception("negated", "sign flipped",
+                  "your result has the opposite sign of the expected one."),
+    Misconception("all_zeros", "all zeros",
+                  "your result is all zeros: no gradient reached it (was `.grad` zeroed after the pass, or "
+                  "the graph cut with `.detach()`/`torch.no_grad()`?)."),
     Misconception("transposed_jacobian", "transposed Jacobian",
                   "rows and columns are swapped: the Jacobian of f: ℝⁿ → ℝᵐ is m × n, with row i the "
                   "gradient of output fᵢ and column j the derivative along input xⱼ. You returned its "
                   "transpose."),
-    Misconception("jv_instead_of_vjp", "computed J v instead of vᵀJ",
-                  "you computed J v (a Jacobian–vector product, the forward direction) instead of vᵀJ. "
-                  "`y.backward(v)` / `torch.autograd.grad(y, x, v)` give vᵀJ directly."),
-    Misconception("upstream_ignored", "upstream vector ignored",
-                  "your result is what a vector of ones would give: the upstream vector `{v}` was ignored. "
-                  "Pass it as the `gradient` of `backward` (or `grad_outputs` of `torch.autograd.grad`)."),
-    Misconception("upstream_input_shape", "upstream vector shaped like the input",
-                  "the upstream vector must have the shape of the *output* you call `backward` on "
-                  "({out_shape}), not of the input ({in_shape})."),
+    # --- named by the shared table of torch errors (``torch_errors``)
     Misconception("upstream_missing", "backward() on a tensor output without an upstream vector",
                   "`backward()` without an argument works only when the output is a single number. For a "
                   "tensor output, pass an upstream gradient of the output's shape (e.g. "
@@ -88,38 +62,6 @@ _ENTRIES = [
     Misconception("mixed_dtypes", "float32 and float64 mixed",
                   "float32 and float64 tensors were mixed. Create new tensors with the input's dtype "
                   "(`torch.zeros(..., dtype=x.dtype)` or `torch.zeros_like(x)`)."),
-    Misconception("weight_on_column", "weighted a column instead of the row",
-                  "you weighted the first *column* of `out` (`out[:, 0]`) instead of its first *row* "
-                  "(`out[0, :]` or `out[0]`): the first index of a 2-D tensor selects the row."),
-    Misconception("weighted_inp_row", "weighted the first row of inp's layout",
-                  "you weighted entries in the layout of `inp` rather than of `out`: `out` is transposed, "
-                  "so its first row holds the first column of `inp`."),
-    Misconception("mean_instead_of_sum", "mean instead of sum",
-                  "your result is the expected one divided by {n}: you took a mean where the gradient of a "
-                  "sum is asked for (or passed an upstream vector of 1/{n} instead of ones)."),
-    Misconception("sum_instead_of_mean", "sum instead of mean",
-                  "your result is {n}× the expected one: you summed where a mean is asked for."),
-    Misconception("returned_jacobian", "formed the full Jacobian",
-                  "you returned the full Jacobian instead of the product vᵀJ."),
-    Misconception("formed_jacobian", "formed the Jacobian to get a VJP",
-                  "your function ran {passes} reverse passes: it built the Jacobian row by row. A "
-                  "vector–Jacobian product needs exactly one pass, `y.backward(v)`, without ever forming J."),
-    Misconception("summed_outputs", "one pass with all outputs at once",
-                  "every {part} of your result is the same sum: each pass used a vector of ones instead of "
-                  "a one-hot vector, so all {directions} were mixed together."),
-    Misconception("too_many_passes", "more passes than needed",
-                  "your function ran {passes} reverse passes where {limit} suffice{why}."),
-    Misconception("no_autograd", "answer computed without autograd",
-                  "your function never ran a backward pass: this exercise asks for the result *through "
-                  "autograd* (build y = A x from a leaf x and call backward with v), not by a formula."),
-    # --- derivatives and higher order
-    Misconception("returned_function_value", "returned f(x) instead of its derivative",
-                  "you returned the function's values f(x), not its derivative."),
-    Misconception("returned_first_derivative", "returned f′ instead of f″",
-                  "your result is the first derivative f′, not the second derivative f″: differentiate the "
-                  "first derivative once more (it needs `create_graph=True`)."),
-    Misconception("returned_gradient", "returned the gradient instead of the second-order result",
-                  "your result is the gradient ∇f, not the {what}."),
     Misconception("missing_retain_graph", "graph freed after the first backward (retain_graph)",
                   "the graph was freed by the first backward pass, so the next one failed. Pass "
                   "`retain_graph=True` to every backward/`autograd.grad` call that is followed by another "
@@ -127,24 +69,6 @@ _ENTRIES = [
     Misconception("missing_create_graph", "first derivative not differentiable (create_graph)",
                   "the first derivative was computed without `create_graph=True`, so it is a constant for "
                   "autograd and cannot be differentiated again."),
-    Misconception("xx_instead_of_xy", "∂²f/∂x² instead of ∂²f/∂x∂y",
-                  "you computed ∂²f/∂x² (differentiated twice with respect to x) instead of the mixed "
-                  "partial ∂²f/∂x∂y: differentiate ∂f/∂x with respect to **y**."),
-    Misconception("yy_instead_of_xy", "∂²f/∂y² instead of ∂²f/∂x∂y",
-                  "you computed ∂²f/∂y² instead of the mixed partial ∂²f/∂x∂y: differentiate ∂f/∂y with "
-                  "respect to **x** (or ∂f/∂x with respect to y)."),
-    Misconception("returned_dx", "returned ∂f/∂x",
-                  "your result is the first partial ∂f/∂x, not the second-order mixed partial."),
-    Misconception("returned_dy", "returned ∂f/∂y",
-                  "your result is the first partial ∂f/∂y, not the second-order mixed partial."),
-    Misconception("hessian_times_ones", "H·1 instead of the Hessian",
-                  "your result is H·1 (the Hessian's row sums): a second pass with an upstream vector of "
-                  "ones sums the rows. Build H one row per pass (one-hot vectors), or use torch.func.hessian."),
-    Misconception("hv_elementwise", "∇f ⊙ v instead of H v",
-                  "your result is ∇f ⊙ v (gradient times v, entry by entry), not the Hessian–vector product."),
-    Misconception("diagonal_only", "only the diagonal",
-                  "your result holds only the diagonal ∂²f/∂xᵢ²; the off-diagonal mixed partials are missing."),
-    # --- modes
     Misconception("reverse_instead_of_forward", "reverse mode where forward was required",
                   "your function used reverse mode (backward / `autograd.grad` / `jacrev`) on a function that "
                   "supports only forward mode. Build the Jacobian column by column with JVPs: "
@@ -153,59 +77,70 @@ _ENTRIES = [
     Misconception("forward_instead_of_reverse", "forward mode where reverse was required",
                   "your function used forward mode (JVPs) on a function that supports only reverse mode: "
                   "build the Jacobian row by row with one-hot upstream vectors and backward passes."),
-    Misconception("swapped_modes", "forward and reverse costs swapped",
-                  "forward and reverse are swapped: a full Jacobian needs one forward pass (JVP) per *input* "
-                  "and one reverse pass (VJP) per *output*."),
-    # --- contract hygiene
+    Misconception("not_implemented", "not implemented",
+                  "`{function}` still raises NotImplementedError: replace the stub with your solution."),
+    Misconception("timeout", "did not finish in time",
+                  "your function did not finish within the time limit (an endless loop, or a very slow method)."),
+    Misconception("exited", "stopped the interpreter",
+                  "your function called `sys.exit()`/`exit()`, which stops the kernel; return a value instead."),
+    # --- named by the judge itself (``judgement``, ``verdict``)
+    Misconception("wrong_values", "wrong values", "{message}"),
+    Misconception("wrong_dtype", "wrong dtype",
+                  "{message}"),
+    Misconception("other_error", "raised an error", "{message}"),
     Misconception("modified_input", "modified the caller's tensor",
                   "your function changed the caller's tensor `{name}` ({change}). Work on a copy, e.g. "
                   "`x = x.detach().clone().requires_grad_(True)`."),
     Misconception("not_detached", "result still attached to the graph",
                   "your result is still attached to the autograd graph (it requires grad). Return "
                   "`.detach()`-ed values, as the contract asks."),
-    Misconception("non_leaf_grad_none", "read .grad of a non-leaf",
-                  "a gradient came back as None: only leaf tensors keep `.grad`. Call `y.retain_grad()` "
-                  "before backward, or use `torch.autograd.grad(z, (x, y))`."),
-    Misconception("swapped_pair", "pair in the wrong order",
-                  "the two results are in the wrong order: return `(dz/dx, dz/dy)`."),
-    Misconception("not_implemented", "not implemented",
-                  "`{function}` still raises NotImplementedError: replace the stub with your solution."),
     Misconception("missing_function", "function missing",
                   "your notebook does not define `{function}` (was its cell deleted, renamed or not run?)."),
     Misconception("not_callable", "name is not a function",
                   "`{function}` is not a function in your notebook (it was overwritten by a value)."),
-    Misconception("timeout", "did not finish in time",
-                  "your function did not finish within the time limit (an endless loop, or a very slow method)."),
-    Misconception("exited", "stopped the interpreter",
-                  "your function called `sys.exit()`/`exit()`, which stops the kernel; return a value instead."),
     Misconception("input_tampered", "check inputs altered",
                   "the inputs the grader built inside your kernel differ from the true ones: your notebook "
                   "changes how torch creates tensors (monkeypatching, changed random generators). No points "
                   "can be given for values computed from altered inputs."),
-    Misconception("wrong_dtype", "wrong dtype",
-                  "{message}"),
-    Misconception("scaled", "result scaled by a constant",
-                  "your result is {c}× the expected one: the direction is right but a constant factor is off."),
-    Misconception("negated", "sign flipped",
-                  "your result has the opposite sign of the expected one."),
-    Misconception("all_zeros", "all zeros",
-                  "your result is all zeros: no gradient reached it (was `.grad` zeroed after the pass, or "
-                  "the graph cut with `.detach()`/`torch.no_grad()`?)."),
-    Misconception("hard_coded", "works only for one shape or example",
-                  "your function gives the right answer for one example but not for others: it must work for "
-                  "any input of the stated kind, not only the tutorial's."),
     Misconception("unreadable_submission", "notebook could not be read",
                   "your submitted notebook could not be graded: {reason}. Nothing in it earned points; "
                   "your instructor has the original file."),
-    Misconception("other_error", "raised an error", "{message}"),
-    Misconception("wrong_values", "wrong values", "{message}"),
+    # --- shared by the rubrics of several assignments
+    Misconception("cumulative_rows", "Jacobian rows accumulated into each other",
+                  "each {part} of your result includes the {parts} computed before it: `.grad` accumulated "
+                  "across the passes that built it. Clear `x.grad` before every pass (or use "
+                  "`torch.autograd.grad`, which does not accumulate)."),
+    Misconception("stale_grad_included", "stale .grad included",
+                  "your result includes the gradient that was already stored in `.grad` before your function "
+                  "ran. Discard it first (`t.grad = None` or `t.grad.zero_()`), or use `torch.autograd.grad`."),
+    Misconception("alias_of_grad", "returned an alias of .grad",
+                  "a tensor your function returned earlier changed when the function ran again: you returned "
+                  "`.grad` itself, which autograd keeps writing into. Return a copy (`.grad.clone()`) or use "
+                  "`torch.autograd.grad`."),
+    Misconception("upstream_ignored", "upstream vector ignored",
+                  "your result is what a vector of ones would give: the upstream vector `{v}` was ignored. "
+                  "Pass it as the `gradient` of `backward` (or `grad_outputs` of `torch.autograd.grad`)."),
+    Misconception("mean_instead_of_sum", "mean instead of sum",
+                  "your result is the expected one divided by {n}: you took a mean where the gradient of a "
+                  "sum is asked for (or passed an upstream vector of 1/{n} instead of ones)."),
+    Misconception("no_autograd", "answer computed without autograd",
+                  "your function never ran a backward pass: this exercise asks for the result *through "
+                  "autograd* (build y = A x from a leaf x and call backward with v), not by a formula."),
+    Misconception("returned_function_value", "returned f(x) instead of its derivative",
+                  "you returned the function's values f(x), not its derivative."),
+    Misconception("non_leaf_grad_none", "read .grad of a non-leaf",
+                  "a gradient came back as None: only leaf tensors keep `.grad`. Call `y.retain_grad()` "
+                  "before backward, or use `torch.autograd.grad(z, (x, y))`."),
+    Misconception("hard_coded", "works only for one shape or example",
+                  "your function gives the right answer for one example but not for others: it must work for "
+                  "any input of the stated kind, not only the tutorial's."),
 ]
 
 CATALOGUE: dict[str, Misconception] = {m.key: m for m in _ENTRIES}
 
 
 def register(*entries: Misconception) -> None:
-    """Add assignment-specific misconceptions (called by rubric modules at import)."""
+    """Add an assignment's own misconceptions (called by its rubric module at import)."""
     for entry in entries:
         if entry.key in CATALOGUE and CATALOGUE[entry.key] != entry:
             raise ValueError(f"misconception {entry.key!r} is already defined differently")
@@ -229,24 +164,17 @@ class _Fields(dict):
         return {"v": "v", "n": "N", "k": "k", "function": "the function"}.get(name, "…")
 
 
-def _entry(key: str) -> Misconception | None:
-    """The catalogue entry; assignment-specific entries are registered when the rubrics load."""
-    if key not in CATALOGUE:
-        from .rubrics import load_all  # noqa: PLC0415 (the rubrics import this module)
-
-        load_all()
-    return CATALOGUE.get(key)
-
-
 def message(key: str, **fields) -> str:
-    entry = _entry(key)
+    entry = CATALOGUE.get(key)
     if entry is None:
-        raise KeyError(f"unknown misconception {key!r}")
+        raise KeyError(f"unknown misconception {key!r} (an assignment's own misconceptions are registered "
+                       "when its rubric module is imported: call autograder.judge.rubrics.load_all())")
     return entry.message.format_map(_Fields(fields))
 
 
 def title(key: str) -> str:
-    entry = _entry(key)
+    """The entry's title, or the key itself for a key not in the catalogue."""
+    entry = CATALOGUE.get(key)
     return entry.title if entry else key
 
 

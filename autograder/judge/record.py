@@ -68,7 +68,7 @@ class OtherValue:
 
 
 @dataclass
-class Sequence:
+class SequenceValue:
     kind: str            # tuple, list or dict
     items: list
     length: int
@@ -237,7 +237,7 @@ def decode_value(info: Any, depth: int = 0) -> Any:
     if kind in ("tuple", "list"):
         _keys(info, {"t", "items", "length"}, f"a {kind}")
         items, length = _items(info, depth)
-        return Sequence(kind, [decode_value(v, depth + 1) for v in items], length)
+        return SequenceValue(kind, [decode_value(v, depth + 1) for v in items], length)
     if kind == "dict":
         _keys(info, {"t", "items", "length"}, "a dict")
         items, length = _items(info, depth)
@@ -245,7 +245,7 @@ def decode_value(info: Any, depth: int = 0) -> Any:
         for pair in items:
             _require(isinstance(pair, list) and len(pair) == 2, "bad pair")
             pairs.append((_text(pair[0], "key", 300), decode_value(pair[1], depth + 1)))
-        return Sequence("dict", pairs, length)
+        return SequenceValue("dict", pairs, length)
     if kind == "none":
         _keys(info, {"t"}, "None")
         return OtherValue("none", None, "NoneType")

@@ -49,8 +49,21 @@ _PATTERNS: list[tuple[str, str | None, str]] = [
 ]
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """``text`` with a capital first letter."""
     return text[:1].upper() + text[1:] if text else text
+
+
+def raised(error: ErrorValue, function: str, limit: int = 300) -> str:
+    """How an explanation of an error starts: "`function` raised Type (line n of `f`: `code`): " and the
+    first line of the message, without a final full stop added."""
+    where = ""
+    if error.frames:
+        frame = error.frames[-1]
+        if frame.get("line"):
+            code = f": `{frame['code'].strip()}`" if (frame.get("code") or "").strip() else ""
+            where = f" (line {frame['line']} of `{frame.get('function') or function}`{code})"
+    return f"`{function}` raised {error.type}{where}: {first_line(error.message, limit)}"
 
 
 def explain_error(error: ErrorValue, function: str, reverse_passes: int = 0) -> tuple[str, str]:
@@ -59,12 +72,6 @@ def explain_error(error: ErrorValue, function: str, reverse_passes: int = 0) -> 
     ``reverse_passes`` made before the error refine the diagnosis: differentiating a tensor without a
     ``grad_fn`` after a first pass means the first derivative was computed without ``create_graph``.
     """
-    where = ""
-    if error.frames:
-        frame = error.frames[-1]
-        if frame.get("line"):
-            code = f": `{frame['code'].strip()}`" if (frame.get("code") or "").strip() else ""
-            where = f" (line {frame['line']} of `{frame.get('function') or function}`{code})"
     if error.type == "NotImplementedError":
         return "not_implemented", mc.message("not_implemented", function=function)
     if error.type == "ProbeTimeout":
@@ -73,15 +80,16 @@ def explain_error(error: ErrorValue, function: str, reverse_passes: int = 0) -> 
         return "exited", mc.message("exited")
     for pattern, key, hint in _PATTERNS:
         if re.search(pattern, error.message):
-            base = f"`{function}` raised {error.type}{where}: {_short(error.message).rstrip('.')}. "
+            base = f"{raised(error, function).rstrip('.')}. "
             if key == "not_connected" and reverse_passes >= 2 and "grad_fn" in error.message:
                 key = "missing_create_graph"
             if key is not None:
-                return key, base + _sentence(mc.message(key))
-            return "other_error", base + _sentence(hint)
-    return "other_error", (f"`{function}` raised {error.type}{where}: {_short(error.message)}")
+                return key, base + sentence(mc.message(key))
+            return "other_error", base + sentence(hint)
+    return "other_error", raised(error, function)
 
 
-def _short(message: str, limit: int = 300) -> str:
+def first_line(message: str, limit: int = 300) -> str:
+    """The first line of ``message``, cut to ``limit`` characters (an ellipsis marks the cut)."""
     first = message.strip().splitlines()[0] if message.strip() else ""
     return first if len(first) <= limit else first[:limit] + "…"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from autograder.probe.scenario import Scenario, suite
 
 from . import misconceptions as mc
-from .judgement import Finding, Judgement, ScenarioResult, same_inputs, score_findings
+from .judgement import Finding, Judgement, ScenarioResult, altered_inputs, error_rules, score_findings
 from .record import BadRecord, Observation, decode_record
 from .rubrics import get as get_rubric
 
@@ -93,17 +93,17 @@ def _judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str
                        f"({(obs.probe_error.type if obs.probe_error else 'error')}: {message[:200]}). "
                        "Does your notebook monkeypatch torch or Python built-ins?")
     inputs = scenario.inputs()
-    tampered = same_inputs(obs, inputs)
+    tampered = altered_inputs(obs, inputs)
     if tampered:
         return _failed(scenario, "input_tampered")
     judge = get_rubric(scenario.rubric_key)
     if judge is None:
         raise LookupError(f"no rubric registered for {scenario.rubric_key!r}")
-    judgement = Judgement(obs, inputs, scenario.function)
+    judgement = Judgement(obs, inputs, scenario.function, errors=error_rules(getattr(judge, "__module__", "")))
     judge(judgement)
-    fraction = score_findings(judgement.findings, judgement.hard_fail)
+    fraction = score_findings(judgement.findings, judgement.failed_hard)
     fraction = min(max(fraction, 0.0), 1.0) if math.isfinite(fraction) else 0.0
-    return ScenarioResult(scenario.id, scenario.title, scenario.weight, judgement.findings, fraction)
+    return ScenarioResult(scenario.id, scenario.title, scenario.weight, list(judgement.findings), fraction)
 
 
 def _read(records: list, grade_id: str, expected: dict[str, Scenario]) -> dict[str, Observation] | None:

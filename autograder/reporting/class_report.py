@@ -37,6 +37,15 @@ class ClassReport:
     max_total: float
 
 
+def _title(key: str) -> str:
+    """A misconception's title (an assignment's own misconceptions are registered by its rubric module)."""
+    from ..judge import rubrics
+    from ..judge.misconceptions import title
+
+    rubrics.load_all()
+    return title(key)
+
+
 def build(course: Course, assignment: str) -> ClassReport:
     students = course.students(assignment)
     graded = [s for s in students if (course.autograded / s / assignment).is_dir()]
@@ -74,8 +83,6 @@ def write(course: Course, report: ClassReport) -> list[Path]:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from ..judge.misconceptions import title
-
     folder = course.reports / report.assignment
     folder.mkdir(parents=True, exist_ok=True)
     data = {
@@ -104,7 +111,7 @@ def write(course: Course, report: ClassReport) -> list[Path]:
     left.set_xlabel("students with full marks (%)")
     left.set_title("Full marks per graded function")
     if top:
-        labels = [f"{fn}: {title(key)}" for (fn, key), _ in top]
+        labels = [f"{fn}: {_title(key)}" for (fn, key), _ in top]
         right.barh(labels, [n for _, n in top], color="#d8572f")
         right.invert_yaxis()
     right.set_xlabel("students whose feedback named it")
@@ -129,13 +136,11 @@ def write(course: Course, report: ClassReport) -> list[Path]:
 def print_table(console, report: ClassReport) -> None:
     from rich.table import Table
 
-    from ..judge.misconceptions import title
-
     table = Table(title=f"{report.assignment}: {len(report.totals)} students")
     table.add_column("graded function")
     table.add_column("full marks", justify="right")
     table.add_column("misconceptions diagnosed (students)")
     for stats in report.functions.values():
-        named = ", ".join(f"{title(k)} ({n})" for k, n in stats.misconceptions.most_common(5)) or "—"
+        named = ", ".join(f"{_title(k)} ({n})" for k, n in stats.misconceptions.most_common(5)) or "—"
         table.add_row(stats.function, f"{stats.full_share:.0%} ({stats.full_marks}/{stats.students})", named)
     console.print(table)

@@ -10,7 +10,7 @@ from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
 from ..misconceptions import Misconception, candidate
-from ..record import OtherValue, Sequence, TensorValue
+from ..record import OtherValue, SequenceValue, TensorValue
 from . import rubric
 
 mc.register(
@@ -35,6 +35,8 @@ mc.register(
                   "your dz/dy equals dz/dx: you returned the gradient with respect to x in both places. The "
                   "gradient with respect to the intermediate y is in `y.grad` only if you call `y.retain_grad()` "
                   "before backward, or you can get it from `torch.autograd.grad(z, (x, y))`."),
+    Misconception("swapped_pair", "pair in the wrong order",
+                  "the two results are in the wrong order: return `(dz/dx, dz/dy)`."),
 )
 
 
@@ -50,7 +52,7 @@ def _same(a, b) -> bool:
     if isinstance(a, TensorValue) and isinstance(b, TensorValue):
         return a.tensor is not None and b.tensor is not None and a.tensor.shape == b.tensor.shape and bool(
             torch.equal(a.tensor, b.tensor))
-    if isinstance(a, Sequence) and isinstance(b, Sequence):
+    if isinstance(a, SequenceValue) and isinstance(b, SequenceValue):
         return len(a.items) == len(b.items) and all(_same(x, y) for x, y in zip(a.items, b.items, strict=True))
     return False
 

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import torch
 
+from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, describe
-from ..misconceptions import candidate
+from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, TensorValue
 from . import rubric
+
+mc.register(
+    Misconception("jv_instead_of_vjp", "computed J v instead of vᵀJ",
+                  "you computed J v (a Jacobian–vector product, the forward direction) instead of vᵀJ. "
+                  "`y.backward(v)` / `torch.autograd.grad(y, x, v)` give vᵀJ directly."),
+    Misconception("upstream_input_shape", "upstream vector shaped like the input",
+                  "the upstream vector must have the shape of the *output* you call `backward` on "
+                  "({out_shape}), not of the input ({in_shape})."),
+    Misconception("weight_on_column", "weighted a column instead of the row",
+                  "you weighted the first *column* of `out` (`out[:, 0]`) instead of its first *row* "
+                  "(`out[0, :]` or `out[0]`): the first index of a 2-D tensor selects the row."),
+    Misconception("returned_jacobian", "formed the full Jacobian",
+                  "you returned the full Jacobian instead of the product vᵀJ."),
+    Misconception("formed_jacobian", "formed the Jacobian to get a VJP",
+                  "your function ran {passes} reverse passes: it built the Jacobian row by row. A "
+                  "vector–Jacobian product needs exactly one pass, `y.backward(v)`, without ever forming J."),
+)
 
 
 def _vjp_candidates(f, x, v, expected):
@@ -93,9 +111,8 @@ def judge_weighted_upstream(j):
         return
     value = call.value
     if not isinstance(value, TensorValue) or value.tensor is None:
-        j.fail("v is a tensor", "wrong_values", message=f"`weighted_upstream` returned {describe(value)}; "
-                                                        "expected a tensor shaped like `out`.")
-        j.hard_fail = True
+        j.fail("v is a tensor", "wrong_values", hard=True,
+               message=f"`weighted_upstream` returned {describe(value)}; expected a tensor shaped like `out`.")
         return
     if tuple(value.shape) != tuple(out.shape):
         if tuple(value.shape) == tuple(out.t().shape):
@@ -169,8 +186,8 @@ def judge_weighted_sensitivity(j):
     used_stand_in = j.tensor(v_ret, weights, label="returns the v that weighted_upstream(out) gave",
                              what="the returned v", generic=False)
     if not used_stand_in:
-        j.findings[-1].detail += (" `weighted_sensitivity` must build v by calling `weighted_upstream(out)` "
-                                  "(the grader swapped in a known-good version for this check).")
+        j.explain_last("`weighted_sensitivity` must build v by calling `weighted_upstream(out)` (the grader "
+                       "swapped in a known-good version for this check).")
     own_v = v_ret.tensor if isinstance(v_ret, TensorValue) and v_ret.tensor is not None else None
     if (not used_stand_in and own_v is not None and tuple(own_v.shape) == (5, 4)
             and isinstance(grad, TensorValue) and grad.tensor is not None

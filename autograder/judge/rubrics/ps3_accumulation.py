@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, fmt_shape
+from ..judgement import ErrorRule, register_errors
 from ..misconceptions import Misconception, candidate
-from ..record import OtherValue, Sequence, TensorValue
+from ..record import OtherValue, SequenceValue, TensorValue
 from ..torch_errors import explain_error
 from . import rubric
 
@@ -55,27 +54,43 @@ mc.register(
                   "a gradient that held ±inf became NaN: `grad * 0` (or `grad - grad`) is not zero when a "
                   "gradient overflowed, because inf · 0 = NaN. Use `t.grad.zero_()` or `t.grad = None`, which "
                   "reset a gradient whatever it holds."),
+    Misconception("zeroed_between_calls", "zeroed .grad where accumulation was asked for",
+                  "your result is what a single backward pass gives: `.grad` was reset between the calls, "
+                  "so the accumulation this exercise demonstrates never happened."),
+    Misconception("wrong_pass_count", "wrong number of backward passes",
+                  "your result is {k}× a single pass where {n}× was expected: the number of backward calls "
+                  "is off."),
+    Misconception("only_last_batch", "only the last batch kept",
+                  "only the last batch's gradient is left: the gradient was reset (or overwritten) inside "
+                  "the loop instead of accumulating over all batches."),
+    Misconception("only_first_batch", "only the first batch used",
+                  "your result is the gradient of the first batch only: every batch must add its gradient."),
+    Misconception("local_rebinding", "rebound a local name instead of clearing .grad",
+                  "the gradients were not cleared: assigning a new tensor to a local name does not change "
+                  "`t.grad`. Use `t.grad.zero_()` or set `t.grad = None` on the tensor itself."),
+    Misconception("zeroed_values", "zeroed the values instead of the gradients",
+                  "the tensors' *values* changed: `zero_grads` must clear `.grad` and leave the data alone."),
+    Misconception("grads_not_cleared", "gradients not cleared",
+                  "after your function ran, {which} still had a non-zero `.grad`."),
 )
 
-# Errors this assignment's mistakes raise that the shared table in torch_errors does not name.
-_ERRORS = [
-    (re.compile(r"'NoneType' object has no attribute"), "grad_none_not_checked"),
-    (re.compile(r"assign(ed)? (a )?grad(ient)? .*(dtype|different type)"), "mixed_dtypes"),
-]
+
+def _after_the_error(error, function: str, text: str) -> str:
+    """The shared explanation of the error, then this assignment's diagnosis."""
+    return f"{explain_error(error, function)[1].rstrip('.')}. {text}"
 
 
-def _call(j, label: str = "result", *, what: str | None = None, weight: float = 1.0):
-    """Like ``j.call``, and names the crash of ``t.grad.zero_()`` on a ``.grad`` that is None and the
-    assignment of a gradient of another dtype."""
-    raw = j.obs.calls.get(label)
-    if raw is not None and raw.error is not None:
-        for pattern, key in _ERRORS:
-            if pattern.search(raw.error.message):
-                first = not any(f.core for f in j.findings)
-                _, base = explain_error(raw.error, j.function)
-                j.fail(what or label, key, f"{base.rstrip('.')}. {mc.message(key)}", weight=weight, hard=first)
-                return None
-    return j.call(label, weight=weight, what=what)
+# Errors this assignment's mistakes raise that the shared table in torch_errors does not name: the crash
+# of ``t.grad.zero_()`` on a ``.grad`` that is None, and the assignment of a gradient of another dtype,
+# in the functions that clear ``.grad`` themselves.
+_CLEARING = ("accumulate_minibatches", "zero_grads", "fresh_vjp")
+register_errors(
+    __name__,
+    ErrorRule(r"'NoneType' object has no attribute", "grad_none_not_checked", functions=_CLEARING,
+              explain=_after_the_error),
+    ErrorRule(r"assign(ed)? (a )?grad(ient)? .*(dtype|different type)", "mixed_dtypes", functions=_CLEARING,
+              explain=_after_the_error),
+)
 
 
 def _tensor_of(value) -> torch.Tensor | None:
@@ -267,7 +282,7 @@ def _grad_afterwards(j, total, stale, returned=None, *, weight: float = 0.5) -> 
 @rubric("accumulate_minibatches")
 def judge_accumulate_minibatches(j):
     loss_fn, w0, batches, total, per, stale = _minibatch_refs(j)
-    call = _call(j)
+    call = j.call()
     if call is None:
         return
     j.tensor(call.value, total, label="accumulated gradient", what="the returned gradient",
@@ -281,13 +296,13 @@ def judge_accumulate_minibatches(j):
 @rubric("accumulate_minibatches.repeated")
 def judge_accumulate_minibatches_repeated(j):
     loss_fn, w0, batches, total, per, stale = _minibatch_refs(j)
-    call = _call(j)
+    call = j.call()
     if call is None:
         return
     j.tensor(call.value, total, label="first call", what="the first call's gradient",
              candidates=_minibatch_candidates(loss_fn, w0, batches, total, per, stale),
              shape_hint="the gradient has the shape of w", dtype_hint="Keep w's dtype.")
-    again = _call(j, "again", what="second call")
+    again = j.call("again", what="second call")
     if again is not None:
         j.tensor(again.value, total, label="second call: the first call's w.grad is discarded",
                  what="the second call's gradient",
@@ -301,7 +316,7 @@ def judge_accumulate_minibatches_repeated(j):
 
 def _items(j, name: str, which: str = "inputs_before") -> list:
     value = getattr(j.obs, which).get(name)
-    return list(value.items) if isinstance(value, Sequence) else []
+    return list(value.items) if isinstance(value, SequenceValue) else []
 
 
 def _cleared(t: TensorValue) -> bool:
@@ -325,7 +340,7 @@ def _all_cleared(j, name: str) -> bool:
 
 @rubric("zero_grads")
 def judge_zero_grads(j):
-    call = _call(j)
+    call = j.call()
     if call is None:
         return
     before, after = _items(j, "tensors"), _items(j, "tensors", "inputs_after")
@@ -393,7 +408,7 @@ def _judge_fresh(j, *, full: bool):
     e1, e2, ones, stale = _fresh_refs(j)
     s = stale if stale is not None else torch.zeros_like(e1)
     hints = {"shape_hint": "vᵀJ has the shape of inp", "dtype_hint": "Keep inp's dtype."}
-    call = _call(j)
+    call = j.call()
     if call is None:
         return
     first = [candidate("upstream_ignored", ones, v="v")]
@@ -403,7 +418,7 @@ def _judge_fresh(j, *, full: bool):
     ok = j.tensor(call.value, e1, label="first call", what="the first call's result", candidates=first, **hints)
     again = None
     if full:
-        again = _call(j, "again", what="second call with the same v")
+        again = j.call("again", what="second call with the same v")
         if again is not None:
             j.tensor(again.value, e1, label="second call with the same v: the same answer",
                      what="the second call's result",
@@ -411,7 +426,7 @@ def _judge_fresh(j, *, full: bool):
                                  candidate("accumulated_across_calls", s + 2 * e1),
                                  candidate("stale_grad_included", s + e1),
                                  candidate("upstream_ignored", ones, v="v")], **hints)
-    other = _call(j, "other_v", what="a call with another v")
+    other = j.call("other_v", what="a call with another v")
     if other is not None:
         earlier = 2 * e1 if full else e1
         j.tensor(other.value, e2, label="a call with another v", what="that call's result",

@@ -3,6 +3,8 @@ and the derivative of a matrix-valued function."""
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from autograder.probe.scenarios.ps4_jacobians import pair_label
@@ -10,8 +12,10 @@ from autograder.probe.scenarios.ps4_jacobians import pair_label
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import describe, fmt_shape
+from ..judgement import ErrorRule, register_errors
 from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, TensorValue
+from ..torch_errors import first_line
 from . import rubric
 
 mc.register(
@@ -55,6 +59,14 @@ mc.register(
                   "this is not the mode with fewer passes for these sizes. Count them: a full m × n Jacobian "
                   "takes one forward-mode pass (JVP) per input column, or one reverse-mode pass (VJP) per output "
                   "row."),
+    Misconception("summed_outputs", "one pass with all outputs at once",
+                  "every {part} of your result is the same sum: each pass used a vector of ones instead of "
+                  "a one-hot vector, so all {directions} were mixed together."),
+    Misconception("too_many_passes", "more passes than needed",
+                  "your function ran {passes} reverse passes where {limit} suffice{why}."),
+    Misconception("swapped_modes", "forward and reverse costs swapped",
+                  "forward and reverse are swapped: a full Jacobian needs one forward pass (JVP) per *input* "
+                  "and one reverse pass (VJP) per *output*."),
 )
 
 DTYPE_HINT = ("create new tensors with the input's dtype (`{zeros}`), or build the result with `torch.stack`, "
@@ -67,35 +79,24 @@ SUMMED_ROWS = ("every row of your result is the same vector, the sum of all rows
                "`torch.autograd.grad`).")
 
 
-def _short(message: str, limit: int = 200) -> str:
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    return first if len(first) <= limit else first[:limit] + "…"
-
-
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def _call(j, label="result", what=None):
-    """``j.call`` that also recognises forward mode on a reverse-only function through ``torch.func.vmap``
-    (``jacfwd`` reaches the function's missing vmap rule before its missing forward rule)."""
-    raw = j.obs.calls.get(label)
-    if raw is not None and raw.error is not None and _VMAP_REVERSE_ONLY in raw.error.message:
-        first = not any(f.core for f in j.findings)
-        j.fail(what or label, "forward_instead_of_reverse",
-               f"`{j.function}` raised {raw.error.type}: {_short(raw.error.message)}. The forward-mode tools "
-               "(`torch.func.jacfwd` / `jvp` under `vmap`) could not push tangents through this function. "
-               + mc.message("forward_instead_of_reverse"), hard=first)
-        return None
-    return j.call(label, what=what)
+def _forward_through_vmap(error, function: str, text: str) -> str:
+    return f"`{function}` raised {error.type}: {first_line(error.message, 200)}. {text}"
 
 
-def _rediagnose(j, key, text, **fields):
-    """Reword the last finding when it was diagnosed as ``key``, a catalogue entry whose wording was
-    written for another setting (e.g. reverse mode where this exercise is about forward mode)."""
-    last = j.findings[-1]
-    if last.misconception == key:
-        last.detail = last.detail.replace(mc.message(key, **fields), text)
+# ``jacfwd`` on a reverse-only function reaches the function's missing vmap rule before its missing forward
+# rule: forward mode all the same.
+register_errors(
+    __name__,
+    ErrorRule(re.escape(_VMAP_REVERSE_ONLY), "forward_instead_of_reverse",
+              functions=("jacobian_reverse", "jacobian_forward", "batched_jacobian"),
+              hint="The forward-mode tools (`torch.func.jacfwd` / `jvp` under `vmap`) could not push tangents "
+                   "through this function. " + mc.message("forward_instead_of_reverse"),
+              explain=_forward_through_vmap),
+)
 
 
 def _values(j, value, expected, *, label="values", weight=1.0, candidates=(), shape_candidates=(),
@@ -112,12 +113,10 @@ def _values(j, value, expected, *, label="values", weight=1.0, candidates=(), sh
                        + DTYPE_HINT.format(zeros=zeros))
     ok = j.tensor(value, expected, label=label, weight=weight, candidates=candidates, what=what,
                   shape_hint=shape_hint, check_dtype=False)
-    last = j.findings[-1]
-    if not ok and last.misconception == "wrong_values" and isinstance(value, TensorValue):
+    if not ok and isinstance(value, TensorValue):
         for key, shape, fields in shape_candidates:
             if tuple(value.shape) == tuple(shape):
-                last.misconception = key
-                last.detail = f"{last.detail} {mc.message(key, **fields)}"
+                j.explain_last(mc.message(key, **fields), when="wrong_values", misconception=key)
                 break
     return ok
 
@@ -126,7 +125,7 @@ def _values(j, value, expected, *, label="values", weight=1.0, candidates=(), sh
 
 def _judge_jacobian(j, mode):
     f, x = j.inputs["f"], j.inputs["x"]
-    call = _call(j)
+    call = j.call()
     if call is None:
         return
     J = rm.jacobian(f, x)
@@ -154,13 +153,13 @@ def _judge_jacobian(j, mode):
             shape_hint=f"f maps ℝ{_sup(n)} → ℝ{_sup(m)}, so J is {shape}: one row per output, one column "
                        "per input")
     if mode == "reverse":
-        _rediagnose(j, "summed_outputs", SUMMED_ROWS, part="row")
+        j.rediagnose("summed_outputs", SUMMED_ROWS, part="row")
     if mode == "forward":
-        _rediagnose(j, "summed_outputs",
+        j.rediagnose("summed_outputs",
                     "every column of your result is the same vector J·1: a JVP with an all-ones tangent adds up "
                     "all the columns. Use one one-hot tangent eⱼ per input (one JVP each) and stack the results "
                     "as columns.", part="column")
-        _rediagnose(j, "transposed_jacobian",
+        j.rediagnose("transposed_jacobian",
                     "rows and columns are swapped: the Jacobian of f: ℝⁿ → ℝᵐ is m × n, and the JVP J eⱼ with "
                     "the one-hot tangent eⱼ is its column j, so it belongs in J[:, j] (`torch.stack(columns, "
                     "dim=1)`). You returned the transpose.")
@@ -213,7 +212,7 @@ def judge_cheaper_mode(j):
     for n_inputs, n_outputs in pairs:
         label = pair_label(n_inputs, n_outputs)
         call = j.call(label, what=label)
-        if j.hard_fail:
+        if j.failed_hard:
             return
         answers.append(None if call is None else call.value)
     said = [_normalised(a) for a in answers]
@@ -247,7 +246,7 @@ def judge_cheaper_mode(j):
 
 def _judge_batched(j):
     f, X = j.inputs["f"], j.inputs["X"]
-    call = _call(j)
+    call = j.call()
     if call is None:
         return None
     J = rm.rowwise_jacobian(f, X)
@@ -267,9 +266,9 @@ def _judge_batched(j):
     _values(j, call.value, J, candidates=candidates, shape_candidates=shape_candidates,
             shape_hint=f"one (m, n) = ({m}, {n}) Jacobian per sample, N = {N}",
             zeros="torch.zeros(N, m, n, dtype=X.dtype)")
-    _rediagnose(j, "summed_outputs", SUMMED_ROWS.replace("rows of the Jacobian", "rows of each sample's Jacobian")
+    j.rediagnose("summed_outputs", SUMMED_ROWS.replace("rows of the Jacobian", "rows of each sample's Jacobian")
                 .replace("`x.grad`", "`X.grad`"), part="row")
-    _rediagnose(j, "rows_alias_grad", mc.message("rows_alias_grad", part="row").replace("`x.grad", "`X.grad"),
+    j.rediagnose("rows_alias_grad", mc.message("rows_alias_grad", part="row").replace("`x.grad", "`X.grad"),
                 part="row")
     j.untouched()
     return call, m
@@ -332,7 +331,7 @@ def judge_matrix_function_derivative(j):
     _values(j, call.value, D, candidates=candidates, shape_candidates=shape_candidates,
             shape_hint="df/dx has the shape of f(x)",
             zeros="torch.zeros_like(y)` or `torch.zeros(3, 2, dtype=x.dtype)")
-    _rediagnose(j, "cumulative_rows",
+    j.rediagnose("cumulative_rows",
                 "each entry of your result includes the entries computed before it: `x.grad` accumulated across "
                 "the passes. Clear it before every pass (`x.grad = None` or `x.grad.zero_()`), or use "
                 "`torch.autograd.grad`, which does not accumulate.", part="entry")

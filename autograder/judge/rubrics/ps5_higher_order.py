@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
+from ..judgement import ErrorRule, register_errors
 from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, TensorValue
+from ..torch_errors import first_line, sentence
 from . import rubric
 
 mc.register(
@@ -44,6 +44,28 @@ mc.register(
                   "reverse pass and forward mode (`torch.func.jvp(torch.func.grad(f), (x,), (v,))`)."),
     Misconception("unused_input", "separable f: unused input not turned into zeros",
                   "{message}"),
+    Misconception("returned_first_derivative", "returned f′ instead of f″",
+                  "your result is the first derivative f′, not the second derivative f″: differentiate the "
+                  "first derivative once more (it needs `create_graph=True`)."),
+    Misconception("returned_gradient", "returned the gradient instead of the second-order result",
+                  "your result is the gradient ∇f, not the {what}."),
+    Misconception("xx_instead_of_xy", "∂²f/∂x² instead of ∂²f/∂x∂y",
+                  "you computed ∂²f/∂x² (differentiated twice with respect to x) instead of the mixed "
+                  "partial ∂²f/∂x∂y: differentiate ∂f/∂x with respect to **y**."),
+    Misconception("yy_instead_of_xy", "∂²f/∂y² instead of ∂²f/∂x∂y",
+                  "you computed ∂²f/∂y² instead of the mixed partial ∂²f/∂x∂y: differentiate ∂f/∂y with "
+                  "respect to **x** (or ∂f/∂x with respect to y)."),
+    Misconception("returned_dx", "returned ∂f/∂x",
+                  "your result is the first partial ∂f/∂x, not the second-order mixed partial."),
+    Misconception("returned_dy", "returned ∂f/∂y",
+                  "your result is the first partial ∂f/∂y, not the second-order mixed partial."),
+    Misconception("hessian_times_ones", "H·1 instead of the Hessian",
+                  "your result is H·1 (the Hessian's row sums): a second pass with an upstream vector of "
+                  "ones sums the rows. Build H one row per pass (one-hot vectors), or use torch.func.hessian."),
+    Misconception("hv_elementwise", "∇f ⊙ v instead of H v",
+                  "your result is ∇f ⊙ v (gradient times v, entry by entry), not the Hessian–vector product."),
+    Misconception("diagonal_only", "only the diagonal",
+                  "your result holds only the diagonal ∂²f/∂xᵢ²; the off-diagonal mixed partials are missing."),
 )
 
 _NO_GRAD_FN = "does not require grad and does not have a grad_fn"
@@ -53,58 +75,44 @@ _INPUT_NO_GRAD = r"differentiated Tensors? does not require grad|of differentiat
 _CREATE_GRAPH_FIX = (" Pass `create_graph=True` to the first `torch.autograd.grad` (or `backward`) call, so that "
                      "the first derivative is itself part of a graph and can be differentiated again.")
 
-
-def _short(message: str, limit: int = 300) -> str:
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    return first if len(first) <= limit else first[:limit] + "…"
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
+_SEPARABLE_HINT = ("∂f/∂x does not depend on y here (f does not couple x and y), so autograd reports that y was "
+                   "not used. The mixed partial is then zero: pass `allow_unused=True, materialize_grads=True` to "
+                   "the second `torch.autograd.grad` call (or turn a `None` into `torch.zeros_like(y)`).")
 
 
-def _raised(error, function: str) -> str:
+def _raised(error, function: str, text: str) -> str:
+    """This assignment's wording of an error: "`f` raised T (line n of `g`: `code`): message. ", then ``text``."""
     where = ""
     if error.frames:
         frame = error.frames[-1]
         if frame.get("line"):
             code = f" `{frame['code'].strip()}`" if frame.get("code") else ""
             where = f" (line {frame['line']} of `{frame.get('function') or function}`:{code})"
-    return f"`{function}` raised {error.type}{where}: {_short(error.message).rstrip('.')}. "
+    return f"`{function}` raised {error.type}{where}: {first_line(error.message).rstrip('.')}. {text}"
 
 
-def _result(j, label: str = "result", *, what: str | None = None, unused_hint: str = ""):
-    """``j.call`` with the autograd errors of second-order code explained more precisely.
-
-    A "does not have a grad_fn" error after the first reverse pass went through means the first derivative
-    was a constant: ``create_graph=True`` was missing (the framework's generic key is ``not_connected``).
-    """
-    raw = j.obs.calls.get(label)
-    call = j.call(label, what=what)
-    if call is not None or raw is None or raw.error is None or not j.findings:
-        return call
-    finding, error = j.findings[-1], raw.error
-    base = _raised(error, j.function)
-    if _NO_GRAD_FN in error.message and raw.reverse_passes >= 2:
-        finding.misconception = "missing_create_graph"
-        finding.detail = base + _sentence(mc.message("missing_create_graph")) + _CREATE_GRAPH_FIX
-    elif re.search(_INPUT_NO_GRAD, error.message):
-        finding.misconception = "not_connected"
-        finding.detail = base + ("You asked for a derivative with respect to a tensor that does not require "
-                                 "grad (the caller's tensor?). Make a leaf copy, "
-                                 "`x = x.detach().clone().requires_grad_(True)`, compute with it and "
-                                 "differentiate with respect to that copy.")
-    elif re.search(_UNUSED, error.message):
-        finding.misconception = "unused_input" if unused_hint else "other_error"
-        finding.detail = base + (unused_hint or "You asked for the derivative with respect to a tensor the output "
-                                 "does not depend on (did you compute the output from a copy of it?).")
-    return call
+# The autograd errors of second-order code, explained more precisely than by the shared table. A "does not
+# have a grad_fn" error after the first reverse pass went through means the first derivative was a
+# constant: ``create_graph=True`` was missing (the shared table's key is ``not_connected``).
+register_errors(
+    __name__,
+    ErrorRule(_NO_GRAD_FN, "missing_create_graph", min_passes=2, explain=_raised,
+              hint=sentence(mc.message("missing_create_graph")) + _CREATE_GRAPH_FIX),
+    ErrorRule(_INPUT_NO_GRAD, "not_connected", explain=_raised,
+              hint="You asked for a derivative with respect to a tensor that does not require grad (the caller's "
+                   "tensor?). Make a leaf copy, `x = x.detach().clone().requires_grad_(True)`, compute with it "
+                   "and differentiate with respect to that copy."),
+    ErrorRule(_UNUSED, "unused_input", functions=("mixed_partial",), explain=_raised, hint=_SEPARABLE_HINT),
+    ErrorRule(_UNUSED, "other_error", explain=_raised,
+              hint="You asked for the derivative with respect to a tensor the output does not depend on (did you "
+                   "compute the output from a copy of it?)."),
+)
 
 
-def _returned_none(j, call, hint: str) -> bool:
+def _returned_none(j, call, hint: str, key: str = "wrong_values") -> bool:
     """Record a failure with ``hint`` if the function returned None (what `allow_unused=True` gives)."""
     if isinstance(call.value, OtherValue) and call.value.kind == "none":
-        j.fail("values", "wrong_values", message=f"Your function returned None. {hint}", hard=True)
+        j.fail("values", key, message=f"Your function returned None. {hint}", hard=True)
         return True
     return False
 
@@ -118,7 +126,7 @@ def _tensor_or_none(value):
 @rubric("second_derivative_at_points")
 def judge_second_derivative(j):
     f, xs = j.inputs["f"], j.inputs["xs"]
-    call = _result(j)
+    call = j.call()
     if call is None:
         return
     if _returned_none(j, call, "If it comes from `torch.autograd.grad(..., allow_unused=True)`: autograd returns None "
@@ -149,7 +157,7 @@ _N1_FLAT = ("The value is right, but the Hessian of a function of n = 1 variable
 @rubric("hessian")
 def judge_hessian(j):
     f, x = j.inputs["f"], j.inputs["x"]
-    call = _result(j)
+    call = j.call()
     if call is None:
         return
     expected = rm.hessian(f, x)
@@ -207,7 +215,7 @@ def _hvp_value(j, call, *, label: str = "values", what: str = "your result") -> 
 
 @rubric("hvp")
 def judge_hvp(j):
-    call = _result(j)
+    call = j.call()
     if call is None:
         return
     _hvp_value(j, call)
@@ -219,7 +227,7 @@ PASS_LIMIT = 3   # double backward: 2; torch.autograd.functional.hvp: 3; forming
 
 @rubric("hvp.passes")
 def judge_hvp_passes(j):
-    call = _result(j)
+    call = j.call()
     if call is None:
         return
     ok, _ = _hvp_value(j, call)
@@ -235,11 +243,11 @@ def judge_hvp_passes(j):
 
 @rubric("hvp.repeated")
 def judge_hvp_repeated(j):
-    call = _result(j)
+    call = j.call()
     if call is None:
         return
     ok, expected = _hvp_value(j, call, label="first call")
-    again = _result(j, "again", what="second call")
+    again = j.call("again", what="second call")
     first = _tensor_or_none(call.value)
     second = _tensor_or_none(again.value) if again is not None else None
     repeats_first = (first is not None and second is not None and first.shape == second.shape
@@ -260,21 +268,17 @@ def judge_hvp_repeated(j):
 
 # ------------------------------------------------------------------ mixed_partial
 
-_SEPARABLE_HINT = ("∂f/∂x does not depend on y here (f does not couple x and y), so autograd reports that y was "
-                   "not used. The mixed partial is then zero: pass `allow_unused=True, materialize_grads=True` to "
-                   "the second `torch.autograd.grad` call (or turn a `None` into `torch.zeros_like(y)`).")
-
 
 @rubric("mixed_partial")
 def judge_mixed_partial(j):
     f, x, y = j.inputs["f"], j.inputs["x"], j.inputs["y"]
-    call = _result(j, unused_hint=_SEPARABLE_HINT)
+    call = j.call()
     if call is None:
         return
     if _returned_none(j, call, "`torch.autograd.grad(..., allow_unused=True)` returns None for an input the "
                       "differentiated tensor does not depend on; the derivative is then zero: pass "
-                      "`materialize_grads=True` as well, or return `torch.zeros_like(y)` in that case."):
-        j.findings[-1].misconception = "unused_input"
+                      "`materialize_grads=True` as well, or return `torch.zeros_like(y)` in that case.",
+                      key="unused_input"):
         return
     p = rm.partials(f, x, y)
     expected = p["dxy"]
