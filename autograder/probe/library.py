@@ -86,6 +86,20 @@ class SquareTransposed:
         return (x + 1).pow(2).t()
 
 
+class CubeTransposed:
+    """X ↦ (X + 10)³ transposed: the tutorial's ``(inp + 10).pow(3).t()``."""
+
+    __name__ = "cube_transposed"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 10).pow(3).t()
+
+
+def tutorial_input(dtype: torch.dtype) -> torch.Tensor:
+    """The tutorials' ``inp = torch.eye(4, 5)``, in ``dtype`` (a constant: the caller makes it a leaf)."""
+    return torch.eye(4, 5, dtype=dtype)
+
+
 class RowwiseSeed:
     """The batched tutorial function f(x) = x₁x₂ + sin(x₁x₂²), one value per row of an (N, 2) input."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from autograder.probe import library as lib
+
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, describe
@@ -173,9 +175,8 @@ def _default_dtype(j) -> torch.dtype:
 def judge_weighted_sensitivity(j):
     dtype = _default_dtype(j)
     weights = j.inputs["stand_in"].weights.to(dtype)
-    inp = torch.eye(4, 5, dtype=dtype)
-    local_jacobian = 3 * (inp + 10) ** 2      # d out / d inp, entry by entry (before the transpose)
-    expected_grad = local_jacobian * weights.t()
+    inp, graph = lib.tutorial_input(dtype), lib.CubeTransposed()    # the graph weighted_sensitivity builds
+    expected_grad = rm.vjp(graph, inp, weights)
     call = j.call()
     if call is None:
         return
@@ -191,12 +192,12 @@ def judge_weighted_sensitivity(j):
     own_v = v_ret.tensor if isinstance(v_ret, TensorValue) and v_ret.tensor is not None else None
     if (not used_stand_in and own_v is not None and tuple(own_v.shape) == (5, 4)
             and isinstance(grad, TensorValue) and grad.tensor is not None
-            and close(grad.tensor.to(dtype), local_jacobian * own_v.to(dtype).t())):
+            and close(grad.tensor.to(dtype), rm.vjp(graph, inp, own_v.to(dtype)))):
         j.add("inp.grad = vᵀJ for the returned v", True)
     else:
         j.tensor(grad, expected_grad, label="inp.grad = vᵀJ for the returned v", what="the returned inp.grad",
                  shape_hint="inp.grad has the shape of inp, (4, 5)",
-                 candidates=[candidate("upstream_ignored", local_jacobian, v="v"),
+                 candidates=[candidate("upstream_ignored", lambda: rm.vjp(graph, inp, torch.ones_like(weights)), v="v"),
                              candidate("accumulated_twice", 2 * expected_grad)])
     again = j.call("again", what="second call")
     if again is not None:

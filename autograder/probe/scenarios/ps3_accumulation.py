@@ -269,13 +269,14 @@ def _fresh_build(make_f, in_shape, dtype, *, stale=True):
 
 def _seed_fresh(dtype, stale=True):
     def build(g):
-        inp = torch.eye(4, 5, dtype=dtype).requires_grad_(True)
+        inp = lib.tutorial_input(dtype).requires_grad_(True)
         if stale:
             inp.grad = randn(g, 4, 5, dtype=dtype, scale=3.0)
+        f = lib.SquareTransposed()
         with torch.enable_grad():
-            out = (inp + 1).pow(2).t()
+            out = f(inp)
         v = randn(g, 5, 4, dtype=dtype)
-        return {"f": lib.SquareTransposed(), "out": out, "inp": inp, "v": v, "v_again": randn(g, 5, 4, dtype=dtype)}
+        return {"f": f, "out": out, "inp": inp, "v": v, "v_again": randn(g, 5, 4, dtype=dtype)}
     return build
 
 
