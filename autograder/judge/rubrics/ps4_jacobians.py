@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from autograder.probe.contract import VMAP_OVER_REVERSE_ONLY
 from autograder.probe.scenarios.ps4_jacobians import pair_label
 
 from .. import misconceptions as mc
@@ -59,7 +60,6 @@ mc.register(
 
 DTYPE_HINT = ("create new tensors with the input's dtype (`{zeros}`), or build the result with `torch.stack`, "
               "which keeps it.")
-_VMAP_REVERSE_ONLY = "vmap over _ReverseOnlyTanh"
 SUMMED_ROWS = ("every row of your result is the same vector, the sum of all rows of the Jacobian. Either you "
                "back-propagated all outputs at once (an upstream vector of ones) instead of one one-hot vector per "
                "output, or you stored `x.grad` itself for every row while the later passes kept adding into that "
@@ -80,7 +80,7 @@ def _call(j, label="result", what=None):
     """``j.call`` that also recognises forward mode on a reverse-only function through ``torch.func.vmap``
     (``jacfwd`` reaches the function's missing vmap rule before its missing forward rule)."""
     raw = j.obs.calls.get(label)
-    if raw is not None and raw.error is not None and _VMAP_REVERSE_ONLY in raw.error.message:
+    if raw is not None and raw.error is not None and VMAP_OVER_REVERSE_ONLY in raw.error.message:
         first = not any(f.core for f in j.findings)
         j.fail(what or label, "forward_instead_of_reverse",
                f"`{j.function}` raised {raw.error.type}: {_short(raw.error.message)}. The forward-mode tools "
