@@ -177,11 +177,16 @@ def test_the_probe_writes_only_what_the_contract_names(returns):
         assert record["v"] == contract.RECORD_VERSION and record["status"] in contract.STATUSES
         for call in record["calls"].values():
             assert set(call) <= contract.CALL_KEYS
+            assert set(call["autograd"]) <= contract.AUTOGRAD_KEYS
+            assert set(call["printed"]) <= contract.PRINTED_KEYS
+            for frame in call.get("error", {}).get("frames", []):
+                assert set(frame) <= contract.FRAME_KEYS
+                found.setdefault("frame", set()).update(frame)
         _keys_of_values(record, found)
         judge_record.decode_record(record)
     assert found["tensor"] <= contract.TENSOR_KEYS
     if returns == "error":
-        assert found["error"] == contract.ERROR_KEYS
+        assert found["error"] == contract.ERROR_KEYS and found["frame"] == contract.FRAME_KEYS
 
 
 # ---------------------------------------------------------------------- errors of ours: matched by type

@@ -16,9 +16,12 @@ import torch
 
 from autograder.probe import encode as probe_encode
 from autograder.probe.contract import (
+    AUTOGRAD_KEYS,
     CALL_KEYS,
     DTYPE_NAMES,
     ERROR_KEYS,
+    FRAME_KEYS,
+    PRINTED_KEYS,
     RECORD_KEYS,
     RECORD_VERSION,
     STATUSES,
@@ -276,7 +279,7 @@ def decode_error(info: Any) -> ErrorValue:
     clean = []
     for frame in frames:
         _require(isinstance(frame, dict), "bad frame")
-        _keys(frame, {"line", "function", "code"}, "a frame")
+        _keys(frame, FRAME_KEYS, "a frame")
         line = frame.get("line")
         _require(line is None or type(line) is int, "bad frame")
         clean.append({"line": line, "function": _text(frame.get("function", ""), "frame", 100),
@@ -297,14 +300,14 @@ def decode_call(info: Any) -> Call:
         call.value = decode_value(info["value"])
     autograd = info.get("autograd", {})
     _require(isinstance(autograd, dict), "bad autograd")
-    _keys(autograd, {"reverse", "names"}, "autograd")
+    _keys(autograd, AUTOGRAD_KEYS, "autograd")
     call.reverse_passes = _count(autograd.get("reverse", 0), "reverse passes", 10**9)
     names = autograd.get("names", {})
     _require(isinstance(names, dict) and len(names) <= MAX_ENTRIES, "bad autograd names")
     call.autograd_names = {_text(k, "name", 50): _count(v, "autograd count", 10**9) for k, v in names.items()}
     printed = info.get("printed", {})
     _require(isinstance(printed, dict), "bad printed")
-    _keys(printed, {"stdout", "stderr", "warnings", "n_warnings"}, "printed")
+    _keys(printed, PRINTED_KEYS, "printed")
     call.stdout = _text(printed.get("stdout", ""), "stdout", 2000)
     call.stderr = _text(printed.get("stderr", ""), "stderr", 2000)
     warnings = printed.get("warnings", [])

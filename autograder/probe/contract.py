@@ -22,9 +22,12 @@ RECORD_VERSION = 1                                    # record["v"]
 RECORD_KEYS = frozenset({"v", "scenario", "function", "status", "inputs_before", "inputs_after", "calls",
                          "observed", "probe_error", "grade_id"})
 CALL_KEYS = frozenset({"value", "error", "autograd", "printed", "seconds"})
+AUTOGRAD_KEYS = frozenset({"reverse", "names"})                        # call["autograd"]
+PRINTED_KEYS = frozenset({"stdout", "stderr", "warnings", "n_warnings"})  # call["printed"]
 TENSOR_KEYS = frozenset({"t", "type", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn",
                          "unreadable", "b64", "grad", "grad_id"})
 ERROR_KEYS = frozenset({"t", "type", "module", "message", "frames"})
+FRAME_KEYS = frozenset({"line", "function", "code"})                   # error["frames"][i]
 
 
 class Status:
