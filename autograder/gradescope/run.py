@@ -61,7 +61,8 @@ def grade(course_template: Path, submission: Path, assignment: str) -> dict:
         for name in expected:
             autograded = work / "autograded" / STUDENT / assignment / f"{name}.ipynb"
             cells = nbformat.read(autograded, as_version=4).cells if autograded.exists() else []
-            feedback = {c.metadata[METADATA_KEY][Summary.GRADE_ID]: c for c in cells if METADATA_KEY in c.get("metadata", {})}
+            feedback = {c.metadata[METADATA_KEY][Summary.GRADE_ID]: c for c in cells
+                        if METADATA_KEY in c.get("metadata", {})}
             if not autograded.exists():
                 notes.append(f"{name}.ipynb was not found in your submission (or could not be graded).")
             for grade_cell in gb.find_notebook(name, assignment).grade_cells:
