@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from autograder.probe.monitors import WALL_FACTOR, ProbeTimeout, time_limit
+from autograder.probe.contract import ProbeTimeout
+from autograder.probe.monitors import WALL_FACTOR, time_limit
 
 
 def _spin():

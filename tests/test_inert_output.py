@@ -16,7 +16,7 @@ from traitlets.config import Config
 from autograder.judge.report import render_html
 from autograder.nbgrader_plugins.html_policy import is_inert_markdown
 from autograder.nbgrader_plugins.inert_output import LITERAL_NOTE, InertFeedback, InertStudentOutput
-from autograder.probe import MIME_TYPE
+from autograder.probe.contract import MIME_TYPE
 
 JS = f"window.{MARKER}=1"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

@@ -18,7 +18,8 @@ from autograder.judge.record import BadRecord, decode_record
 from autograder.judge.report import render_text
 from autograder.judge.verdict import TAMPERED, judge_records
 from autograder.nbgrader_plugins.judge_probes import judge_cell
-from autograder.probe import MIME_TYPE, collect
+from autograder.probe import collect
+from autograder.probe.contract import MIME_TYPE
 
 CORRECT = {
     "test_vjp_hidden": "def vjp(f, x, v):\n    x = x.detach().requires_grad_()\n    f(x).backward(v)\n"

@@ -21,16 +21,13 @@ from traitlets.config import Config, LoggingConfigurable
 from traitlets.utils.importstring import import_item
 
 from ..nbgrader_plugins.cell_metadata import PROBLEMS
+from ..probe.contract import METADATA_KEY, OUTPUT_TRUNCATED, Summary, stop_reason
 from .forked_kernel import ForkedKernelManager
 
 _DEFAULT_SANITIZE = ["nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
                      "nbgrader.preprocessors.OverwriteKernelspec", "nbgrader.preprocessors.OverwriteCells",
                      "nbgrader.preprocessors.CheckCellMetadata"]
 _COORDINATOR_STEPS = (SaveAutoGrades, AssignLatePenalties)   # they write the gradebook: done in batches
-_STOPPED = {"CellTimeoutError": "a cell ran past its time limit",
-            "DeadKernelError": "the kernel died (crash or resource limit); the notebook went on in a fresh one",
-            "NotebookTimeoutError": "the notebook ran past its total time limit",
-            "CellNotRun": "the kernel kept dying; the rest of the notebook was not run"}
 
 
 @dataclass
@@ -138,15 +135,18 @@ def _stopped(nb) -> list[str]:
 
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and output.get("ename") in _STOPPED:
-                add(f"cell {index}: {_STOPPED[output['ename']]}")
-            elif output.get("output_type") == "stream" and "[output truncated:" in output.get("text", ""):
+            reason = stop_reason(output.get("ename")) if output.get("output_type") == "error" else None
+            if reason is not None:
+                add(f"cell {index}: {reason.instructor}")
+            elif output.get("output_type") == "stream" and OUTPUT_TRUNCATED in output.get("text", ""):
                 add(f"cell {index}: output truncated")
-        summary = cell.get("metadata", {}).get("autograder", {})
+        summary = cell.get("metadata", {}).get(METADATA_KEY, {})
         if not isinstance(summary, dict):  # a student's own metadata under our key
             continue
-        for note in summary.get("notes", []) if isinstance(summary.get("notes"), list) else []:
+        notes = summary.get(Summary.NOTES)
+        for note in notes if isinstance(notes, list) else []:
             add(f"cell {index}: {note}")
-        if isinstance(summary.get("misconceptions"), list) and "timeout" in summary["misconceptions"]:
-            add(f"{summary.get('function')} did not finish within the time limit of one call")
+        keys = summary.get(Summary.MISCONCEPTIONS)
+        if isinstance(keys, list) and "timeout" in keys:
+            add(f"{summary.get(Summary.FUNCTION)} did not finish within the time limit of one call")
     return found

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..course import Course, CourseError
+from ..probe.contract import Summary
 from . import cohort
 
 MARKER = ".autograder-demo"
@@ -77,7 +78,7 @@ def summarise(console: Console, course: Course, made: dict, assignments: list[st
             totals.setdefault(assignment, []).append(score / max_score if max_score else 0.0)
             keys = []
             for summary in read_cell_summaries(course, assignment, student):
-                keys.extend(k for k in summary.get("misconceptions", []) if k not in keys)
+                keys.extend(k for k in summary.get(Summary.MISCONCEPTIONS, []) if k not in keys)
             table.add_row(student, assignment, what, f"{score:g} / {max_score:g}", ", ".join(keys[:4]) or "—")
     console.print(table)
     return {a: sum(v) / len(v) for a, v in totals.items()}

@@ -33,6 +33,7 @@ def grade(course_template: Path, submission: Path, assignment: str) -> dict:
     from nbgrader.api import Gradebook, MissingEntry
 
     from autograder.judge.report import render_text  # noqa: F401  (import check: the judge is installed)
+    from autograder.probe.contract import METADATA_KEY, Summary
 
     started = time.time()
     work = Path(tempfile.mkdtemp(prefix="gs-course-"))
@@ -60,7 +61,8 @@ def grade(course_template: Path, submission: Path, assignment: str) -> dict:
         for name in expected:
             autograded = work / "autograded" / STUDENT / assignment / f"{name}.ipynb"
             cells = nbformat.read(autograded, as_version=4).cells if autograded.exists() else []
-            feedback = {c.metadata["autograder"]["grade_id"]: c for c in cells if "autograder" in c.get("metadata", {})}
+            feedback = {c.metadata[METADATA_KEY][Summary.GRADE_ID]: c for c in cells
+                        if METADATA_KEY in c.get("metadata", {})}
             if not autograded.exists():
                 notes.append(f"{name}.ipynb was not found in your submission (or could not be graded).")
             for grade_cell in gb.find_notebook(name, assignment).grade_cells:

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from autograder.probe.contract import RESULT_LABEL, Status
+
 from . import misconceptions as mc
 from .compare import compare_tensor, describe
 from .record import Call, ErrorValue, Observation, OtherValue, SequenceValue, TensorValue
@@ -184,7 +186,7 @@ class Judgement:
         return last
 
     # ------------------------------------------------------------------ calls
-    def call(self, label: str = "result", *, weight: float = 1.0, what: str | None = None) -> Call | None:
+    def call(self, label: str = RESULT_LABEL, *, weight: float = 1.0, what: str | None = None) -> Call | None:
         """The recorded call ``label``; if it is missing or raised, record why and return None.
 
         An error in the scenario's first call fails the whole scenario. The error is explained by the
@@ -193,7 +195,7 @@ class Judgement:
         call = self.obs.calls.get(label)
         first = self.first_check
         if call is None:
-            if self.obs.status == "timeout":
+            if self.obs.status == Status.TIMEOUT:
                 self.fail(what or label, "timeout", weight=weight, hard=first)
             else:
                 self.fail(what or label, "other_error", weight=weight, hard=first,

@@ -15,13 +15,21 @@ from typing import Any
 import torch
 
 from autograder.probe import encode as probe_encode
+from autograder.probe.contract import (
+    AUTOGRAD_KEYS,
+    CALL_KEYS,
+    DTYPE_NAMES,
+    ERROR_KEYS,
+    FRAME_KEYS,
+    PRINTED_KEYS,
+    RECORD_KEYS,
+    RECORD_VERSION,
+    STATUSES,
+    TENSOR_KEYS,
+    Status,
+)
 
-_DTYPES = {
-    "float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
-    "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "int16": torch.int16,
-    "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool, "complex64": torch.complex64,
-    "complex128": torch.complex128,
-}
+_DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # a record's dtype name -> torch dtype
 # What the probe can write (``autograder.probe.encode``); anything beyond it is a forgery.
 MAX_ELEMENTS = probe_encode.MAX_ELEMENTS      # elements of a copied tensor
 MAX_ITEMS = probe_encode.MAX_ITEMS            # items kept of a tuple, list or dict
@@ -30,12 +38,6 @@ MAX_DIMS = 64                                 # torch's limit on dimensions
 MAX_NUMEL = 2**62                             # elements of any tensor, copied or only described
 MAX_STRING = 10_000                           # characters of any text field
 MAX_ENTRIES = 100                             # inputs, calls or observations in one record
-STATUSES = ("done", "missing", "not_callable", "timeout", "probe_error")
-_RECORD_KEYS = {"v", "scenario", "function", "status", "inputs_before", "inputs_after", "calls", "observed",
-                "probe_error", "grade_id"}
-_TENSOR_KEYS = {"t", "type", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn", "unreadable",
-                "b64", "grad", "grad_id"}
-_CALL_KEYS = {"value", "error", "autograd", "printed", "seconds"}
 
 
 class BadRecord(ValueError):
@@ -159,7 +161,7 @@ def _shape(value: Any) -> tuple[tuple[int, ...], int]:
 
 def decode_tensor(info: dict, depth: int = 0) -> TensorValue:
     _require(isinstance(info, dict) and info.get("t") == "tensor", "bad tensor")
-    _keys(info, _TENSOR_KEYS, "a tensor")
+    _keys(info, TENSOR_KEYS, "a tensor")
     shape, numel = _shape(info.get("shape"))
     dtype_name = _text(info.get("dtype"), "dtype")
     _require(len(dtype_name) <= 40, "bad dtype")
@@ -271,13 +273,13 @@ def decode_value(info: Any, depth: int = 0) -> Any:
 
 def decode_error(info: Any) -> ErrorValue:
     _require(isinstance(info, dict) and info.get("t") == "error", "bad error")
-    _keys(info, {"t", "type", "module", "message", "frames"}, "an error")
+    _keys(info, ERROR_KEYS, "an error")
     frames = info.get("frames", [])
     _require(isinstance(frames, list) and len(frames) <= 10, "bad frames")
     clean = []
     for frame in frames:
         _require(isinstance(frame, dict), "bad frame")
-        _keys(frame, {"line", "function", "code"}, "a frame")
+        _keys(frame, FRAME_KEYS, "a frame")
         line = frame.get("line")
         _require(line is None or type(line) is int, "bad frame")
         clean.append({"line": line, "function": _text(frame.get("function", ""), "frame", 100),
@@ -289,7 +291,7 @@ def decode_error(info: Any) -> ErrorValue:
 
 def decode_call(info: Any) -> Call:
     _require(isinstance(info, dict), "bad call")
-    _keys(info, _CALL_KEYS, "a call")
+    _keys(info, CALL_KEYS, "a call")
     call = Call()
     _require(("error" in info) != ("value" in info), "a call needs either a value or an error")
     if "error" in info:
@@ -298,14 +300,14 @@ def decode_call(info: Any) -> Call:
         call.value = decode_value(info["value"])
     autograd = info.get("autograd", {})
     _require(isinstance(autograd, dict), "bad autograd")
-    _keys(autograd, {"reverse", "names"}, "autograd")
+    _keys(autograd, AUTOGRAD_KEYS, "autograd")
     call.reverse_passes = _count(autograd.get("reverse", 0), "reverse passes", 10**9)
     names = autograd.get("names", {})
     _require(isinstance(names, dict) and len(names) <= MAX_ENTRIES, "bad autograd names")
     call.autograd_names = {_text(k, "name", 50): _count(v, "autograd count", 10**9) for k, v in names.items()}
     printed = info.get("printed", {})
     _require(isinstance(printed, dict), "bad printed")
-    _keys(printed, {"stdout", "stderr", "warnings", "n_warnings"}, "printed")
+    _keys(printed, PRINTED_KEYS, "printed")
     call.stdout = _text(printed.get("stdout", ""), "stdout", 2000)
     call.stderr = _text(printed.get("stderr", ""), "stderr", 2000)
     warnings = printed.get("warnings", [])
@@ -320,12 +322,12 @@ def decode_call(info: Any) -> Call:
 
 def decode_record(record: Any) -> Observation:
     _require(isinstance(record, dict), "a record must be an object")
-    _keys(record, _RECORD_KEYS, "a record")
-    _require(type(record.get("v")) is int and record["v"] == 1, "unknown record version")
+    _keys(record, RECORD_KEYS, "a record")
+    _require(type(record.get("v")) is int and record["v"] == RECORD_VERSION, "unknown record version")
     scenario = _text(record.get("scenario"), "scenario id", 200)
-    status = record.get("status", "done")
+    status = record.get("status", Status.DONE)
     _require(status in STATUSES, "unknown status")
-    _require((status == "probe_error") == bool(record.get("probe_error")), "bad probe error")
+    _require((status == Status.PROBE_ERROR) == bool(record.get("probe_error")), "bad probe error")
 
     def named(key: str, decode) -> dict:
         raw = record.get(key, {})

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 
+from autograder.probe.contract import ForwardModeOnly, ProbeTimeout, ReverseModeOnly
+
 from . import misconceptions as mc
 from .record import ErrorValue
 
-_FORWARD_ONLY = "supports only forward-mode AD"
-_REVERSE_ONLY = "supports only reverse-mode AD"
+# Errors the probe's single-mode test functions raise (recognised by their type, never by their text).
+_ONE_MODE = {ForwardModeOnly.__name__: "reverse_instead_of_forward",
+             ReverseModeOnly.__name__: "forward_instead_of_reverse"}
 
 # (pattern in the error message, misconception key or None, hint)
 _PATTERNS: list[tuple[str, str | None, str]] = [
-    (_FORWARD_ONLY, "reverse_instead_of_forward", ""),
-    (_REVERSE_ONLY, "forward_instead_of_reverse", ""),
     (r"grad can be implicitly created only for (real )?scalar outputs", "upstream_missing", ""),
     (r"Mismatch in shape: grad_output\[0\] has a shape of .* and output\[0\] has a shape of",
      "upstream_wrong_shape", ""),
@@ -74,10 +75,13 @@ def explain_error(error: ErrorValue, function: str, reverse_passes: int = 0) -> 
     """
     if error.type == "NotImplementedError":
         return "not_implemented", mc.message("not_implemented", function=function)
-    if error.type == "ProbeTimeout":
+    if error.type == ProbeTimeout.__name__:
         return "timeout", mc.message("timeout")
     if error.type == "SystemExit":
         return "exited", mc.message("exited")
+    if error.type in _ONE_MODE:
+        key = _ONE_MODE[error.type]
+        return key, f"{raised(error, function).rstrip('.')}. " + sentence(mc.message(key))
     for pattern, key, hint in _PATTERNS:
         if re.search(pattern, error.message):
             base = f"{raised(error, function).rstrip('.')}. "

@@ -7,6 +7,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from autograder.probe.contract import Status, Summary
 from autograder.probe.scenario import Scenario, suite
 
 from . import misconceptions as mc
@@ -42,10 +43,10 @@ class CellVerdict:
     def summary(self) -> dict:
         """A JSON summary stored in the autograded notebook (read by ``autograder report``)."""
         return {
-            "grade_id": self.grade_id, "function": self.function, "score": self.score, "points": self.points,
-            "notes": self.notes, "misconceptions": self.misconceptions(),
-            "checks": [{"scenario": r.scenario, "title": r.title, "fraction": round(r.fraction, 4),
-                        "misconceptions": r.misconceptions} for r in self.results],
+            Summary.GRADE_ID: self.grade_id, Summary.FUNCTION: self.function, Summary.SCORE: self.score,
+            Summary.POINTS: self.points, Summary.NOTES: self.notes, Summary.MISCONCEPTIONS: self.misconceptions(),
+            Summary.CHECKS: [{"scenario": r.scenario, "title": r.title, "fraction": round(r.fraction, 4),
+                              "misconceptions": r.misconceptions} for r in self.results],
         }
 
 
@@ -83,10 +84,10 @@ def _judge_scenario(scenario: Scenario, record: dict | None, missing_reason: str
             obs = decode_record(record)
         except BadRecord:
             return _failed(scenario, "other_error", f"not graded: {TAMPERED}.")
-    if obs.status in ("missing", "not_callable"):
-        return _failed(scenario, "missing_function" if obs.status == "missing" else "not_callable",
+    if obs.status in (Status.MISSING, Status.NOT_CALLABLE):
+        return _failed(scenario, "missing_function" if obs.status == Status.MISSING else "not_callable",
                        function=scenario.function)
-    if obs.status == "probe_error":
+    if obs.status == Status.PROBE_ERROR:
         message = obs.probe_error.message if obs.probe_error else ""
         return _failed(scenario, "other_error",
                        "the hidden test could not even build its inputs in your kernel "

@@ -28,6 +28,7 @@ from autograder.nbgrader_plugins.judge_probes import is_test_cell
 from autograder.nbgrader_plugins.message_shape import well_formed
 from autograder.nbgrader_plugins.output_budget import CHARGED, OutputBudget, persisted_size, valid_execution_count
 from autograder.nbgrader_plugins.tolerant_session import make_tolerant
+from autograder.probe.contract import CELL_NOT_RUN, DEAD_KERNEL, NOTEBOOK_TIMEOUT, OUTPUT_TRUNCATED
 from autograder.sandbox import preflight
 from autograder.sandbox.config import Sandbox
 from autograder.sandbox.kernel_manager import SandboxedKernelManager
@@ -91,11 +92,11 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._given_up:
-            cell.outputs = [error_output("CellNotRun", self._given_up)]
+            cell.outputs = [error_output(CELL_NOT_RUN, self._given_up)]
             return cell, resources
         if time.monotonic() > self._deadline:
             cell.outputs = [error_output(
-                "NotebookTimeoutError",
+                NOTEBOOK_TIMEOUT,
                 f"the notebook ran past its total time limit ({self.sandbox.notebook_seconds} s); "
                 "this cell was not run")]
             return cell, resources
@@ -108,7 +109,7 @@ class GuardedExecute(Execute):
         except DeadKernelError:
             cell.outputs = [o for o in cell.get("outputs", [])]
             cell.outputs.append(error_output(
-                "DeadKernelError",
+                DEAD_KERNEL,
                 "the kernel died while running this cell (a crash, os._exit/sys.exit in a thread, or a "
                 "memory or CPU-time limit); the notebook continued in a fresh kernel"))
             self._after_cell(cell, index)
@@ -120,13 +121,13 @@ class GuardedExecute(Execute):
         if not valid_execution_count(cell.get("execution_count")):
             cell["execution_count"] = None
         cap = self._budget.truncated.get(index)
-        if cap is None or any(_TRUNCATED in str(o.get("text", "")) for o in cell.outputs):
+        if cap is None or any(OUTPUT_TRUNCATED in str(o.get("text", "")) for o in cell.outputs):
             return
         if cap == "cell":
             why = f"more than {self.sandbox.output_kb} KiB in this cell"
         else:
             why = f"the notebook's output passed {self.sandbox.notebook_output_kb} KiB"
-        cell.outputs.append(new_output("stream", name="stdout", text=f"\n{_TRUNCATED} {why}]\n"))
+        cell.outputs.append(new_output("stream", name="stdout", text=f"\n{OUTPUT_TRUNCATED} {why}]\n"))
 
     def _revive(self, dead_index: int) -> None:
         """Restart the kernel and replay the earlier code cells (not the tests) without their outputs."""
@@ -199,5 +200,4 @@ class GuardedExecute(Execute):
         return max(1, new + sum(len(indices) for indices in targets.values()))
 
 
-_TRUNCATED = "[output truncated:"
 _KEPT_EVALUE = 300  # characters of an error message kept once the output budget is spent

@@ -26,7 +26,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder.probe import MIME_TYPE
+from autograder.probe.contract import MIME_TYPE
 
 from .html_policy import as_literal_markdown, clean_html, is_inert_markdown
 from .judge_probes import judged_by_the_judge

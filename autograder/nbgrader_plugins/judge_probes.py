@@ -17,10 +17,8 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder.judge.report import render_html, render_text
 from autograder.judge.verdict import CellVerdict, judge_records
-from autograder.probe import MIME_TYPE
+from autograder.probe.contract import METADATA_KEY, MIME_TYPE, UNREADABLE, RecordingFinished, stop_reason
 from autograder.probe.scenario import suite
-
-METADATA_KEY = "autograder"
 
 
 def is_test_cell(cell) -> bool:
@@ -44,12 +42,11 @@ def cell_problems(outputs) -> list[str]:
         if output.get("output_type") != "error":
             continue
         name, value = output.get("ename", ""), str(output.get("evalue", ""))[:200]
-        if name == "RecordingFinished":
+        if name == RecordingFinished.__name__:
             continue
-        if name == "CellTimeoutError":
-            problems.append("the cell ran past its time limit and was interrupted")
-        elif name == "DeadKernelError":
-            problems.append("the kernel died while this cell ran (a crash, `os._exit`, or out of memory)")
+        reason = stop_reason(name)
+        if reason is not None and reason.student is not None:
+            problems.append(reason.student)
         else:
             problems.append(f"the cell raised {name}: {value}" if value else f"the cell raised {name}")
     return problems
@@ -87,7 +84,7 @@ class JudgeProbeRecords(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         ours = nb.metadata.get(METADATA_KEY)
-        self._unreadable = ours.get("unreadable") if isinstance(ours, dict) else None
+        self._unreadable = ours.get(UNREADABLE) if isinstance(ours, dict) else None
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, cell_index):

@@ -34,10 +34,11 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.probe.contract import METADATA_KEY, UNREADABLE
+
 QUARANTINE = ".autograder-quarantine"
 IGNORED = QUARANTINE + "*"   # nbgrader's ignore pattern: ours, and a student's look-alike set aside
 MAX_TIMESTAMP_BYTES = 1024
-METADATA_KEY = "autograder"
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 log = logging.getLogger("autograder.submissions")
@@ -196,7 +197,7 @@ def unreadable_reason(path: Path) -> str | None:
 def placeholder(release_notebook: Path, reason: str):
     """The release notebook, marked so that the judge grades it to zero and says why."""
     nb = nbformat.read(release_notebook, as_version=4)
-    nb.metadata.setdefault(METADATA_KEY, {})["unreadable"] = reason
+    nb.metadata.setdefault(METADATA_KEY, {})[UNREADABLE] = reason
     banner = nbformat.v4.new_markdown_cell(
         "**Your submitted notebook could not be graded:** " + reason + ". The grader kept your original "
         "file; this page shows the assignment as released, with no answers.")

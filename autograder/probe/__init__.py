@@ -10,21 +10,21 @@ comparisons and scores live in ``autograder.judge``, which runs in the grading p
 notebook has executed, so a student's code can neither read them nor patch them.
 
 Anywhere else (the instructor running a source notebook, ``nbgrader validate``) the records are judged
-on the spot and the verdict is printed; a failing check raises ``AssertionError``.
+on the spot and the verdict is printed; a failing check raises ``AssertionError``. For that, and only
+then, ``run_suite`` imports the judge by the name ``contract.LOCAL_JUDGE`` (with importlib).
 
-This package must never import ``autograder.judge`` at module level: a sandboxed kernel only sees
-``autograder/probe``.
+This package never imports ``autograder.judge`` otherwise: a sandboxed kernel only sees a copy of
+``autograder/probe``. The names both sides must agree on (the MIME type, record fields, statuses, error
+types, notebook metadata keys) are in ``autograder.probe.contract``, which imports nothing but the
+standard library; importing it (or this package) does not import torch.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 
-from .scenario import suite
-from .session import Session, current_namespace
-
-MIME_TYPE = "application/vnd.autograder.probe+json"
-DEFAULT_CALL_SECONDS = 10.0
+from .contract import CALL_SECONDS_ENV, DEFAULT_CALL_SECONDS, LOCAL_JUDGE, MIME_TYPE, RecordingFinished
 
 
 def recording() -> bool:
@@ -35,13 +35,16 @@ def recording() -> bool:
 
 def call_seconds() -> float:
     try:
-        return float(os.environ.get("AUTOGRADER_CALL_TIMEOUT", DEFAULT_CALL_SECONDS))
+        return float(os.environ.get(CALL_SECONDS_ENV, DEFAULT_CALL_SECONDS))
     except ValueError:
         return DEFAULT_CALL_SECONDS
 
 
 def collect(grade_id: str, namespace: dict, emit=None) -> list[dict]:
     """Run every scenario of a test cell against ``namespace``; pass each record to ``emit`` at once."""
+    from .scenario import suite
+    from .session import Session
+
     scenarios = suite(grade_id)
     if scenarios is None:
         raise KeyError(f"no hidden tests are registered for the test cell {grade_id!r}")
@@ -55,22 +58,24 @@ def collect(grade_id: str, namespace: dict, emit=None) -> list[dict]:
     return records
 
 
-class RecordingFinished(Exception):
-    """Ends a test cell once its records are written: during grading the visible asserts that follow
-    would only repeat (or, for a function that never returns, hang on) what the probe already saw."""
-
-
 def _display(record: dict) -> None:
     from IPython.display import display
 
     display({MIME_TYPE: record, "text/plain": f"<probe record {record['scenario']}>"}, raw=True)
 
 
+def _local_judge():
+    """The instructor path's judge (``contract.LOCAL_JUDGE``), imported only when asked for."""
+    module, _, name = LOCAL_JUDGE.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def run_suite(grade_id: str, namespace: dict | None = None) -> None:
-    namespace = namespace if namespace is not None else current_namespace()
+    if namespace is None:
+        from .session import current_namespace
+
+        namespace = current_namespace()
     if recording():
         collect(grade_id, namespace, emit=_display)
         raise RecordingFinished(f"hidden tests of {grade_id} recorded; the grader judges them")
-    from autograder.judge.local import judge_here  # instructor side only
-
-    judge_here(grade_id, collect(grade_id, namespace))
+    _local_judge()(grade_id, collect(grade_id, namespace))

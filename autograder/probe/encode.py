@@ -13,26 +13,16 @@ import types
 
 import torch
 
+from .contract import DTYPE_NAMES
+
 MAX_ELEMENTS = 200_000  # a returned tensor larger than this is described, not copied
 MAX_TEXT = 2_000
 MAX_ITEMS = 64
 MAX_DEPTH = 6
 MAX_NAME = 150  # names of types, functions and modules (a student may give a function any __name__)
 
-_DTYPES = {
-    torch.float64: "float64",
-    torch.float32: "float32",
-    torch.float16: "float16",
-    torch.bfloat16: "bfloat16",
-    torch.int64: "int64",
-    torch.int32: "int32",
-    torch.int16: "int16",
-    torch.int8: "int8",
-    torch.uint8: "uint8",
-    torch.bool: "bool",
-    torch.complex64: "complex64",
-    torch.complex128: "complex128",
-}
+# torch dtype -> its name in a record, for the dtypes whose values travel (``contract.DTYPE_NAMES``)
+_DTYPES = {getattr(torch, name): name for name in DTYPE_NAMES}
 
 
 def _text(value: str, limit: int = MAX_TEXT) -> str:

@@ -3,12 +3,16 @@
 Each is an ordinary callable built from the scenario's seeded inputs, so the judge can rebuild it.
 ``ForwardOnly`` and ``ReverseOnly`` support a single mode of automatic differentiation: a Jacobian
 built column by column with forward-mode JVPs works on the first, and a row-by-row reverse-mode one
-works on the second. They are how the grader checks *which* mode a submission really used.
+works on the second. They are how the grader checks *which* mode a submission really used: the mode
+that is missing raises ``contract.ForwardModeOnly`` / ``contract.ReverseModeOnly``, and the judge
+recognises the recorded type (torch passes an exception raised in ``backward`` or ``jvp`` on unchanged).
 """
 
 from __future__ import annotations
 
 import torch
+
+from .contract import REVERSE_ONLY_FUNCTION, ForwardModeOnly, ReverseModeOnly
 
 FORWARD_ONLY_MESSAGE = (
     "this test function supports only forward-mode AD: its backward() is deliberately missing"
@@ -212,7 +216,7 @@ class _ForwardOnlyTanh(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        raise RuntimeError(FORWARD_ONLY_MESSAGE)
+        raise ForwardModeOnly(FORWARD_ONLY_MESSAGE)
 
 
 class _ReverseOnlyTanh(torch.autograd.Function):
@@ -234,7 +238,11 @@ class _ReverseOnlyTanh(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, *tangents):
-        raise RuntimeError(REVERSE_ONLY_MESSAGE)
+        raise ReverseModeOnly(REVERSE_ONLY_MESSAGE)
+
+
+# torch's vmap names the Function in its errors: the judge looks for this name (contract.VMAP_OVER_REVERSE_ONLY).
+_ReverseOnlyTanh.__name__ = _ReverseOnlyTanh.__qualname__ = REVERSE_ONLY_FUNCTION
 
 
 class _OneModeTanh:

@@ -17,12 +17,14 @@ from typing import Any
 
 import torch
 
+from .contract import RESULT_LABEL
+
 Inputs = dict[str, Any]
 
 
 def call_once(session, inputs: Inputs) -> None:
     """The default protocol: one call with the inputs as positional arguments, in order."""
-    session.call("result", *inputs.values())
+    session.call(RESULT_LABEL, *inputs.values())
 
 
 @dataclass(frozen=True)

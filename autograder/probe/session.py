@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .contract import RECORD_VERSION, ProbeTimeout, Status
 from .encode import encode, encode_error
 from .monitors import (
     AutogradCalls,
-    ProbeTimeout,
     Stopwatch,
     captured_output,
     default_autograd_state,
@@ -19,8 +19,6 @@ from .monitors import (
     time_limit,
 )
 from .scenario import Scenario
-
-RECORD_VERSION = 1
 
 
 class StopScenario(Exception):
@@ -48,17 +46,17 @@ class Session:
         self.call_seconds = call_seconds
         self.calls: dict[str, dict] = {}
         self.observed: dict[str, dict] = {}
-        self.status = "done"
+        self.status = Status.DONE
 
     # ------------------------------------------------------------------ used by scenario steps
     def call(self, label: str, *args, **kwargs) -> Outcome:
         """Call the student's function and record what it returned, raised, printed and used."""
         fn = self.namespace.get(self.scenario.function)
         if not callable(fn):
-            self.status = "missing" if fn is None else "not_callable"
+            self.status = Status.MISSING if fn is None else Status.NOT_CALLABLE
             raise StopScenario
         if id(fn) in _TIMED_OUT:
-            self.status = "timeout"
+            self.status = Status.TIMEOUT
             raise StopScenario
         counter = AutogradCalls()
         outcome = Outcome()
@@ -84,7 +82,7 @@ class Session:
         self.calls[label] = entry
         if isinstance(outcome.error, ProbeTimeout):
             _TIMED_OUT.add(id(fn))
-            self.status = "timeout"
+            self.status = Status.TIMEOUT
             raise StopScenario
         return outcome
 
@@ -135,7 +133,7 @@ class Session:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # the probe itself failed (e.g. torch was monkeypatched)
-            self.status = "probe_error"
+            self.status = Status.PROBE_ERROR
             record["probe_error"] = encode_error(exc, [])
         record.update(status=self.status, calls=self.calls, observed=self.observed)
         return record

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import nbformat
 
 from ..course import Course
-
-METADATA_KEY = "autograder"
+from ..probe.contract import METADATA_KEY
 
 
 def read_cell_summaries(course: Course, assignment: str, student: str) -> Iterator[dict]:

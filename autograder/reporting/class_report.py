@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import Course, CourseError
+from ..probe.contract import Summary
 from .autograded import read_cell_summaries
 
 
@@ -58,16 +59,16 @@ def build(course: Course, assignment: str) -> ClassReport:
     for student in graded:
         per_function: dict[str, list[dict]] = defaultdict(list)
         for summary in read_cell_summaries(course, assignment, student):
-            per_function[summary["function"]].append(summary)
+            per_function[summary[Summary.FUNCTION]].append(summary)
         total, possible = 0.0, 0.0
         for fn, cells in per_function.items():
             stats = functions.setdefault(fn, FunctionStats(fn))
-            stats.points = sum(float(c["points"]) for c in cells)
+            stats.points = sum(float(c[Summary.POINTS]) for c in cells)
             stats.students += 1
-            score = sum(float(c["score"]) for c in cells)
+            score = sum(float(c[Summary.SCORE]) for c in cells)
             if score >= stats.points - 1e-9:
                 stats.full_marks += 1
-            for key in {k for c in cells for k in c.get("misconceptions", [])}:
+            for key in {k for c in cells for k in c.get(Summary.MISCONCEPTIONS, [])}:
                 stats.misconceptions[key] += 1
             total, possible = total + score, possible + stats.points
         totals[student] = total

@@ -6,6 +6,8 @@ from __future__ import annotations
 from traitlets import Bool, Enum, Float, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from autograder.probe.contract import DEFAULT_CALL_SECONDS
+
 from .limits import Limits
 
 
@@ -31,7 +33,8 @@ class Sandbox(LoggingConfigurable):
         "test cells are capped per cell only).").tag(config=True)
     submission_mb = Integer(20, help="Largest submitted notebook file, MiB; a larger one is set aside unread "
                             "and graded zero.").tag(config=True)
-    call_seconds = Float(10.0, help="CPU-time limit of one call of a student's function by a hidden test "
+    call_seconds = Float(DEFAULT_CALL_SECONDS,
+                         help="CPU-time limit of one call of a student's function by a hidden test "
                          "(a call that only waits is stopped after 4x as much wall time).").tag(config=True)
     extra_read_paths = List(Unicode(), help="More paths kernels may read (e.g. a shared data set).").tag(
         config=True)

@@ -19,6 +19,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import ensure_async
 from traitlets import DottedObjectName, Instance, Type
 
+from autograder.probe.contract import CALL_SECONDS_ENV
+
 from . import limits as limit_tools
 from .config import Sandbox
 from .plan import Scratch, grader_readable_by_kernel
@@ -82,7 +84,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.ip = str(self._scratch.kipc / "k")  # the kernel binds in its private ipc folder: reached via kipc
         self.connection_file = str(self._scratch.ipc / "kernel.json")
         env = dict(kw.get("env") or os.environ)
-        env["AUTOGRADER_CALL_TIMEOUT"] = str(self.sandbox.call_seconds)
+        env[CALL_SECONDS_ENV] = str(self.sandbox.call_seconds)
         plan = self._scratch.plan(env, limits=self.sandbox.limits(), network=self.sandbox.network,
                                   extra_read=self.sandbox.extra_read_paths, require=self.sandbox.require,
                                   cgroup=str(self._cgroup) if self._cgroup else None, disk_mb=self.sandbox.disk_mb)

@@ -7,6 +7,7 @@ import re
 
 import torch
 
+from autograder.probe.contract import VMAP_OVER_REVERSE_ONLY
 from autograder.probe.scenarios.ps4_jacobians import pair_label
 
 from .. import misconceptions as mc
@@ -71,7 +72,6 @@ mc.register(
 
 DTYPE_HINT = ("create new tensors with the input's dtype (`{zeros}`), or build the result with `torch.stack`, "
               "which keeps it.")
-_VMAP_REVERSE_ONLY = "vmap over _ReverseOnlyTanh"
 SUMMED_ROWS = ("every row of your result is the same vector, the sum of all rows of the Jacobian. Either you "
                "back-propagated all outputs at once (an upstream vector of ones) instead of one one-hot vector per "
                "output, or you stored `x.grad` itself for every row while the later passes kept adding into that "
@@ -91,7 +91,7 @@ def _forward_through_vmap(error, function: str, text: str) -> str:
 # rule: forward mode all the same.
 register_errors(
     __name__,
-    ErrorRule(re.escape(_VMAP_REVERSE_ONLY), "forward_instead_of_reverse",
+    ErrorRule(re.escape(VMAP_OVER_REVERSE_ONLY), "forward_instead_of_reverse",
               functions=("jacobian_reverse", "jacobian_forward", "batched_jacobian"),
               hint="The forward-mode tools (`torch.func.jacfwd` / `jvp` under `vmap`) could not push tangents "
                    "through this function. " + mc.message("forward_instead_of_reverse"),
