@@ -79,7 +79,7 @@ def grade_impl(assignment: str, impl: Impl) -> list[CellVerdict]:
 
 
 def explain(verdicts: list[CellVerdict]) -> str:
-    from autograder.judge.report import render_text
+    from autograder.judge.feedback import render_text
     return "\n".join(render_text(v) for v in verdicts)
 
 

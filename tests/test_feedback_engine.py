@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from autograder.judge import misconceptions as mc
 from autograder.judge import rubrics
 from autograder.judge.compare import compare_tensor
+from autograder.judge.feedback import render_html, render_text
 from autograder.judge.judgement import ErrorRule, Finding, Judgement, score_findings
 from autograder.judge.record import BadRecord, Call, ErrorValue, Observation, TensorValue, decode_record, decode_value
-from autograder.judge.report import render_html, render_text
 from autograder.judge.torch_errors import explain_error
 from autograder.judge.verdict import judge_records
 from autograder.probe import collect

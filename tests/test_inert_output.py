@@ -13,7 +13,7 @@ from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 from traitlets.config import Config
 
-from autograder.judge.report import render_html
+from autograder.judge.feedback import render_html
 from autograder.nbgrader_plugins.html_policy import is_inert_markdown
 from autograder.nbgrader_plugins.inert_output import LITERAL_NOTE, InertFeedback, InertStudentOutput
 from autograder.probe.contract import MIME_TYPE

@@ -14,8 +14,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from nbformat.v4 import new_code_cell, new_output
 
+from autograder.judge.feedback import render_text
 from autograder.judge.record import BadRecord, decode_record
-from autograder.judge.report import render_text
 from autograder.judge.verdict import TAMPERED, judge_records
 from autograder.nbgrader_plugins.judge_probes import judge_cell
 from autograder.probe import collect

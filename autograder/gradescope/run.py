@@ -32,7 +32,7 @@ def grade(course_template: Path, submission: Path, assignment: str) -> dict:
     import nbformat
     from nbgrader.api import Gradebook, MissingEntry
 
-    from autograder.judge.report import render_text  # noqa: F401  (import check: the judge is installed)
+    from autograder.judge.feedback import render_text  # noqa: F401  (import check: the judge is installed)
     from autograder.probe.contract import METADATA_KEY, Summary
 
     started = time.time()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .report import render_text
+from .feedback import render_text
 from .verdict import judge_records
 
 

@@ -15,7 +15,7 @@ from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder.judge.report import render_html, render_text
+from autograder.judge.feedback import render_html, render_text
 from autograder.judge.verdict import CellVerdict, judge_records
 from autograder.probe.contract import METADATA_KEY, MIME_TYPE, UNREADABLE, RecordingFinished, stop_reason
 from autograder.probe.scenario import suite
