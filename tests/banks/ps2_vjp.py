@@ -298,6 +298,14 @@ def weighted_sensitivity():
     out.backward(v)
     return v, inp.grad
 """, "rescales the helper's v", "wrong_values"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out.t())
+    (grad,) = torch.autograd.grad(out, inp, v)
+    return v, grad
+""", "weighted_upstream(out.t())", "helper_wrong_argument"),
     # ---------------------------------------------------------------- linear_vjp
     Impl("linear_vjp", """
 def linear_vjp(A, v):
