@@ -469,4 +469,14 @@ def mixed_partial(f, x, y):
     (dxy,) = torch.autograd.grad(dx.sum(), y, allow_unused=True, materialize_grads=True)
     return dxy.detach().to(torch.get_default_dtype())
 """, "right values, returned in the default dtype", "wrong_dtype"),
+    Impl("mixed_partial", """
+def mixed_partial(f, x, y):
+    x = x.detach().clone().requires_grad_(True)
+    y = y.detach().clone().requires_grad_(True)
+    (dx,) = torch.autograd.grad(f(x, y).sum(), x, create_graph=True)
+    if not dx.requires_grad:
+        return torch.zeros_like(x)
+    (dxy,) = torch.autograd.grad(dx.sum(), y, create_graph=True, allow_unused=True, materialize_grads=True)
+    return dxy
+""", "create_graph=True on the second pass too: the result is not detached", "not_detached"),
 ]
