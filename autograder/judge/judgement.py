@@ -2,8 +2,14 @@
 
 A rubric receives a ``Judgement`` holding the decoded observation and the inputs rebuilt in the trusted
 process. It records *core* findings (is the answer right, in each respect the scenario tests) and
-*extra* findings (contract hygiene: caller's tensors untouched, result detached). Extras only earn
-credit when every core finding passed, so a wrong answer never collects points for being tidy.
+*extra* findings (contract hygiene: result in the input's dtype, caller's tensors untouched, result
+detached). Extras only earn credit when every core finding passed, so a wrong answer never collects
+points for being tidy.
+
+The scoring order is explicit, not a matter of which finding a rubric records first: one finding is the
+scenario's *primary* result (``Finding.primary``; ``Judgement.tensor`` marks the first value comparison
+as primary by itself) and nothing is earned unless it passed. The value is primary; the dtype, side
+effects and the method are secondary, so a right value in the wrong dtype keeps most of its points.
 
 Rubrics record and amend findings only through the ``Judgement`` methods; the findings they read back
 (``Judgement.findings``) are frozen.
@@ -21,7 +27,7 @@ import torch
 from autograder.probe.contract import RESULT_LABEL, Status
 
 from . import misconceptions as mc
-from .compare import compare_tensor, describe
+from .compare import compare_tensor, describe, tolerance
 from .record import Call, ErrorValue, Observation, OtherValue, SequenceValue, TensorValue
 from .torch_errors import explain_error, raised, sentence
 
@@ -34,6 +40,7 @@ class Finding:
     detail: str = ""           # why it failed, in the student's terms
     misconception: str | None = None
     core: bool = True
+    primary: bool = False      # the scenario's primary result: nothing is earned unless it passed
 
 
 @dataclass
@@ -53,18 +60,31 @@ class ScenarioResult:
         return [f.misconception for f in self.findings if not f.passed and f.misconception]
 
 
+def primary_finding(findings: Sequence[Finding]) -> Finding | None:
+    """The scenario's primary result: the first finding marked ``primary``, or, in a rubric that marks
+    none (it compares no value, e.g. a returned string), its first core finding."""
+    return next((f for f in findings if f.primary), None) or next((f for f in findings if f.core), None)
+
+
 def score_findings(findings: Sequence[Finding], hard_fail: bool) -> float:
-    """The scenario's share of its points. Nothing is earned unless the first core finding — the
-    scenario's primary result — is right: a function that does nothing must not collect points for the
-    properties doing nothing satisfies (an unused graph stays usable, an untouched ``.grad`` stays None)."""
+    """The scenario's share of its points.
+
+    1. Nothing is earned unless the primary finding (``primary_finding``: the value) is right, wherever
+       the rubric recorded it: a function that does nothing must not collect points for the properties
+       doing nothing satisfies (an unused graph stays usable, an untouched ``.grad`` stays None).
+    2. Then every core finding that passed earns its weight.
+    3. Extras (``core=False``: dtype, side effects, a detached result) earn theirs only when every core
+       finding passed, so a right value in the wrong dtype keeps its core points and loses the extra.
+    """
     if hard_fail or not findings:
         return 0.0
     total = sum(f.weight for f in findings)
     if total <= 0:
         return 0.0
-    core = [f for f in findings if f.core]
-    if core and not core[0].passed:
+    primary = primary_finding(findings)
+    if primary is not None and not primary.passed:
         return 0.0
+    core = [f for f in findings if f.core]
     earned = sum(f.weight for f in core if f.passed)
     if all(f.passed for f in core):
         earned += sum(f.weight for f in findings if not f.core and f.passed)
@@ -139,24 +159,32 @@ class Judgement:
 
     @property
     def first_check(self) -> bool:
-        """No core finding yet: the next one is the scenario's primary result."""
+        """No core finding yet (an error in the call judged now fails the whole scenario)."""
         return not any(f.core for f in self._findings)
+
+    @property
+    def has_primary(self) -> bool:
+        """A finding marked as the scenario's primary result was recorded."""
+        return any(f.primary for f in self._findings)
 
     # ------------------------------------------------------------------ recording
     def add(self, label: str, passed: bool, *, weight: float = 1.0, detail: str = "",
-            misconception: str | None = None, core: bool = True, hard: bool = False) -> bool:
-        """Record a finding; a failed one recorded with ``hard=True`` fails the whole scenario."""
+            misconception: str | None = None, core: bool = True, hard: bool = False,
+            primary: bool = False) -> bool:
+        """Record a finding; a failed one recorded with ``hard=True`` fails the whole scenario.
+        ``primary=True`` marks the scenario's primary result (only the first such finding counts as it;
+        a primary finding is always core)."""
         self._findings.append(Finding(label, bool(passed), weight, "" if passed else detail,
-                                      None if passed else misconception, core))
+                                      None if passed else misconception, core or primary, primary))
         if hard and not passed:
             self._failed_hard = True
         return bool(passed)
 
     def fail(self, label: str, key: str, detail: str | None = None, *, weight: float = 1.0,
-             hard: bool = False, **fields) -> bool:
+             hard: bool = False, primary: bool = False, **fields) -> bool:
         """Record a failure diagnosed as ``key``; ``detail`` defaults to its message filled with ``fields``."""
         return self.add(label, False, weight=weight, detail=detail or mc.message(key, **fields),
-                        misconception=key, hard=hard)
+                        misconception=key, hard=hard, primary=primary)
 
     def explain_last(self, extra: str, *, when: str | None = None, misconception: str | None = None) -> bool:
         """Append ``extra`` to the explanation of the last finding if it failed (with ``when``: only if it
@@ -217,16 +245,34 @@ class Judgement:
     def tensor(self, actual: Any, expected: torch.Tensor, *, label: str = "values", weight: float = 1.0,
                candidates: Iterable = (), what: str = "your result", shape_hint: str = "",
                dtype_hint: str = "", check_dtype: bool = True, generic: bool = True,
-               shape_candidates: Iterable = (), hard: bool = False) -> bool:
+               shape_candidates: Iterable = (), hard: bool = False, primary: bool | None = None,
+               dtype_weight: float | None = None) -> bool:
         """Compare a returned value with ``expected``; on a mismatch, name the misconception it matches.
 
         ``candidates`` are ``misconceptions.candidate(...)`` entries: the wrong answers each mistake
         would produce. ``shape_candidates`` are (key, shape, fields) for mistakes recognisable by shape.
+
+        The value finding is the scenario's primary result unless one was recorded already (``primary``
+        decides explicitly). A floating-point result in another floating dtype than ``expected`` is judged
+        twice: its values (core, in the coarser of the two dtypes' tolerance) and, separately, its dtype
+        (an extra named ``wrong_dtype``, ``dtype_weight``, by default half of ``weight``). Returns whether
+        the values matched.
         """
+        if primary is None:
+            primary = not self.has_primary
         comparison = compare_tensor(actual, expected, what=what, shape_hint=shape_hint,
                                     check_dtype=check_dtype, dtype_hint=dtype_hint)
+        if comparison.stage == "dtype" and _floating_pair(actual, expected):
+            self.add("keeps the input's dtype" if label == "values" else f"keeps the input's dtype ({label})", False,
+                     weight=0.5 * weight if dtype_weight is None else dtype_weight,
+                     detail=comparison.message, misconception="wrong_dtype", core=False)
+            coarse = _coarser(actual.tensor.dtype, expected.dtype)
+            return self.tensor(actual, expected.to(coarse), label=label, weight=weight, what=what,
+                               candidates=candidates, shape_hint=shape_hint,
+                               check_dtype=False, generic=generic, shape_candidates=shape_candidates,
+                               hard=hard, primary=primary)
         if comparison.ok:
-            return self.add(label, True, weight=weight)
+            return self.add(label, True, weight=weight, primary=primary)
         key = {"type": "wrong_values", "shape": "wrong_values", "dtype": "wrong_dtype"}.get(
             comparison.stage, "wrong_values")
         detail = comparison.message
@@ -243,7 +289,7 @@ class Judgement:
             if found is not None:
                 key, why = found
                 detail = f"{detail} Diagnosis: {why}"
-        return self.add(label, False, weight=weight, detail=detail, misconception=key, hard=hard)
+        return self.add(label, False, weight=weight, detail=detail, misconception=key, hard=hard, primary=primary)
 
     def unpack(self, value: Any, n: int, *, what: str = "your function", weight: float = 1.0,
                label: str = "returns a pair", hard: bool = True) -> list | None:
@@ -278,6 +324,18 @@ class Judgement:
         name, change = changes[0]
         return self.add(label, False, weight=weight, core=False, misconception="modified_input",
                         detail=mc.message("modified_input", name=name, change=change))
+
+
+def _floating_pair(actual: Any, expected: torch.Tensor) -> bool:
+    """A readable floating-point result compared with a floating-point reference (their dtypes differ):
+    its values can be judged apart from its dtype."""
+    return (isinstance(actual, TensorValue) and actual.tensor is not None and actual.tensor.is_floating_point()
+            and expected.is_floating_point())
+
+
+def _coarser(a: torch.dtype, b: torch.dtype) -> torch.dtype:
+    """The dtype with the looser tolerance: values are compared at the precision the result can hold."""
+    return a if tolerance(a)[0] >= tolerance(b)[0] else b
 
 
 def _changes(name: str, before: Any, after: Any) -> list[tuple[str, str]]:

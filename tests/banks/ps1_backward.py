@@ -286,6 +286,14 @@ def batch_gradient(f, X):
 def batch_gradient(f, X):
     raise NotImplementedError()
 """, "the release stub", "not_implemented"),
+    Impl("batch_gradient", """
+def batch_gradient(f, X):
+    grads = torch.zeros(X.shape)              # default dtype, not X's
+    X = X.detach().clone().requires_grad_(True)
+    f(X).sum().backward()
+    grads[:] = X.grad
+    return grads
+""", "right values in a default-dtype result", "wrong_dtype"),
     # ---------------------------------------------------------------- chain_rule_grads
     Impl("chain_rule_grads", """
 def chain_rule_grads(x):
@@ -351,4 +359,12 @@ def chain_rule_grads(x):
 def chain_rule_grads(x):
     raise NotImplementedError()
 """, "the release stub", "not_implemented"),
+    Impl("chain_rule_grads", """
+def chain_rule_grads(x):
+    x = x.detach().to(torch.get_default_dtype()).requires_grad_(True)
+    y = 2 * x
+    y.retain_grad()
+    (y ** 2).sum().backward()
+    return x.grad, y.grad
+""", "right values, computed in the default dtype", "wrong_dtype"),
 ]

@@ -71,6 +71,40 @@ def weighted_sensitivity():
     torch.autograd.backward(out, v)
     return (v, inp.grad)
 """, "torch.autograd.backward"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    print("the upstream vector:", weighted_upstream(out))
+    v = weighted_upstream(out)
+    out.backward(v)
+    return v, inp.grad
+""", "an extra call of the helper, to print v"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out)
+    out.backward(weighted_upstream(out))
+    return v, inp.grad
+""", "the helper called twice, the same v used for backward"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out=out.detach())
+    out.backward(gradient=v)
+    return v, inp.grad
+""", "the helper on out.detach(), by keyword"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    print("for comparison, weighted_upstream(inp) =", weighted_upstream(inp))
+    v = weighted_upstream(out)
+    out.backward(v)
+    return v, inp.grad
+""", "prints the helper's v for another tensor too"),
     # ---------------------------------------------------------------- linear_vjp
     Impl("linear_vjp", """
 def linear_vjp(A, v):
@@ -207,6 +241,71 @@ def weighted_sensitivity():
     out.backward(v)
     return v, inp.grad
 """, "a global inp that accumulates across calls", "accumulated_twice"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(inp)
+    out.backward(v)
+    return v, inp.grad
+""", "weighted_upstream(inp)", "helper_wrong_argument"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out.t())
+    out.t().backward(v)
+    return v, inp.grad
+""", "weighted_upstream(out.t()), backward through out.t()", "helper_wrong_argument"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out.detach() * 0)
+    out.backward(v)
+    return v, inp.grad
+""", "weighted_upstream(out.detach() * 0)", "helper_wrong_argument"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(inp + 10)
+    out.backward(v.t())
+    return v.t(), inp.grad
+""", "weighted_upstream(inp + 10), transposed to fit", "helper_wrong_argument"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out)
+    out.backward(weighted_upstream(2 * out.detach()))
+    return v, inp.grad
+""", "returns the helper's v, backward with the helper's v of another tensor", "helper_wrong_argument"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = torch.zeros_like(out)
+    v[0] = 1.0
+    out.backward(v)
+    return v, inp.grad
+""", "v built by hand, the helper ignored", "helper_not_called"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = 2 * weighted_upstream(out)
+    out.backward(v)
+    return v, inp.grad
+""", "rescales the helper's v", "wrong_values"),
+    Impl("weighted_sensitivity", """
+def weighted_sensitivity():
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 10).pow(3).t()
+    v = weighted_upstream(out.t())
+    (grad,) = torch.autograd.grad(out, inp, v)
+    return v, grad
+""", "weighted_upstream(out.t())", "helper_wrong_argument"),
     # ---------------------------------------------------------------- linear_vjp
     Impl("linear_vjp", """
 def linear_vjp(A, v):

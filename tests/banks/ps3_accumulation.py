@@ -412,4 +412,9 @@ def fresh_vjp(out, inp, v):
     out.backward(v, retain_graph=True)
     return inp.grad.clone()
 """, "unguarded inp.grad.zero_()", "grad_none_not_checked"),
+    Impl("fresh_vjp", """
+def fresh_vjp(out, inp, v):
+    (grad,) = torch.autograd.grad(out, inp, v, retain_graph=True)
+    return grad.float()
+""", "right values, returned as float32", "wrong_dtype"),
 ]

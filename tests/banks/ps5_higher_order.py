@@ -242,6 +242,13 @@ def second_derivative_at_points(f, xs):
 def second_derivative_at_points(f, xs):
     raise NotImplementedError()
 """, "the release stub", "not_implemented"),
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    x = xs.detach().clone().requires_grad_(True)
+    (first,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)
+    return second.detach().double()
+""", "right values, returned as float64", "wrong_dtype"),
     # ---------------------------------------------------------------- hessian
     Impl("hessian", """
 def hessian(f, x):
@@ -313,6 +320,17 @@ def hessian(f, x):
     x.requires_grad_(True)
     return torch.func.hessian(f)(x.detach())
 """, "marks the caller's x", "modified_input"),
+    Impl("hessian", """
+def hessian(f, x):
+    n = x.numel()
+    H = torch.zeros(n, n)                      # default dtype, not x's
+    x = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    for i in range(n):
+        (row,) = torch.autograd.grad(g[i], x, retain_graph=True)
+        H[i] = row
+    return H
+""", "right values in a default-dtype result", "wrong_dtype"),
     # ---------------------------------------------------------------- hvp
     Impl("hvp", """
 def hvp(f, x, v):
@@ -441,4 +459,24 @@ def mixed_partial(f, x, y):
     (gx,) = torch.autograd.grad(f(x, y).sum(), x, create_graph=True)
     return torch.autograd.grad(gx.sum(), y)[0]
 """, "no zeros for a separable f", "unused_input"),
+    Impl("mixed_partial", """
+def mixed_partial(f, x, y):
+    x = x.detach().clone().requires_grad_(True)
+    y = y.detach().clone().requires_grad_(True)
+    (dx,) = torch.autograd.grad(f(x, y).sum(), x, create_graph=True)
+    if not dx.requires_grad:
+        return torch.zeros(x.shape)
+    (dxy,) = torch.autograd.grad(dx.sum(), y, allow_unused=True, materialize_grads=True)
+    return dxy.detach().to(torch.get_default_dtype())
+""", "right values, returned in the default dtype", "wrong_dtype"),
+    Impl("mixed_partial", """
+def mixed_partial(f, x, y):
+    x = x.detach().clone().requires_grad_(True)
+    y = y.detach().clone().requires_grad_(True)
+    (dx,) = torch.autograd.grad(f(x, y).sum(), x, create_graph=True)
+    if not dx.requires_grad:
+        return torch.zeros_like(x)
+    (dxy,) = torch.autograd.grad(dx.sum(), y, create_graph=True, allow_unused=True, materialize_grads=True)
+    return dxy
+""", "create_graph=True on the second pass too: the result is not detached", "not_detached"),
 ]

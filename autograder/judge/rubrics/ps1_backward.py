@@ -74,7 +74,7 @@ def _judge_derivative(j, value, *, xs=None, label="values", what="your result",
     xs = j.inputs["xs"] if xs is None else xs
     expected = rm.elementwise_derivative(f, xs)
     if _is_none(value):
-        j.fail(label, "returned_none", what="`derivative_at_points`")
+        j.fail(label, "returned_none", what="`derivative_at_points`", primary=True)
         return False, expected
     n = xs.numel()
     candidates = [
@@ -150,7 +150,7 @@ def _judge_batch(j, value, *, X=None, label="values", what="your result", extra=
     X = j.inputs["X"] if X is None else X
     expected = rm.rowwise_gradient(f, X)
     if _is_none(value):
-        j.fail(label, "returned_none", what="`batch_gradient`")
+        j.fail(label, "returned_none", what="`batch_gradient`", primary=True)
         return False, expected
     N, n = X.shape
     candidates = list(extra)
@@ -190,7 +190,7 @@ def _judge_pair(j, value, *, x=None, label="", what="`chain_rule_grads`", accumu
     dzdx, dzdy = 8 * x, 4 * x
     suffix = f" ({label})" if label else ""
     if _is_none(value):
-        j.fail(f"returns (dz/dx, dz/dy){suffix}", "returned_none", weight=2.0, what=what)
+        j.fail(f"returns (dz/dx, dz/dy){suffix}", "returned_none", weight=2.0, what=what, primary=True)
         return False
     pair = j.unpack(value, 2, what=what, weight=2.0, label=f"returns a pair{suffix}")
     if pair is None:
@@ -199,7 +199,7 @@ def _judge_pair(j, value, *, x=None, label="", what="`chain_rule_grads`", accumu
     a, b = _tensor_of(first), _tensor_of(second)
     if (a is not None and b is not None and a.shape == x.shape and b.shape == x.shape
             and close(a, dzdy) and close(b, dzdx)):
-        j.fail(f"(dz/dx, dz/dy) in this order{suffix}", "swapped_pair", weight=2.0)
+        j.fail(f"(dz/dx, dz/dy) in this order{suffix}", "swapped_pair", weight=2.0, primary=True)
         return False
     ok = True
     for item, expected, name, candidates in (
@@ -209,7 +209,7 @@ def _judge_pair(j, value, *, x=None, label="", what="`chain_rule_grads`", accumu
         if accumulated:
             candidates = [*candidates, candidate("accumulated_twice", 2 * expected)]
         if _is_none(item):
-            ok = j.fail(f"{name}{suffix}", "non_leaf_grad_none") and ok
+            ok = j.fail(f"{name}{suffix}", "non_leaf_grad_none", primary=True) and ok
             continue
         position = "first" if name == "dz/dx" else "second"
         ok = j.tensor(item, expected, label=f"{name}{suffix}", what=f"{name} (the {position} item)",

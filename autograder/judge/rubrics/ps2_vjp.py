@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from autograder.probe import library as lib
@@ -10,7 +12,7 @@ from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, describe
 from ..misconceptions import Misconception, candidate
-from ..record import OtherValue, TensorValue
+from ..record import OtherValue, SequenceValue, TensorValue
 from . import rubric
 
 mc.register(
@@ -25,6 +27,16 @@ mc.register(
                   "(`out[0, :]` or `out[0]`): the first index of a 2-D tensor selects the row."),
     Misconception("returned_jacobian", "formed the full Jacobian",
                   "you returned the full Jacobian instead of the product vᵀJ."),
+    Misconception("helper_not_called", "built v without weighted_upstream",
+                  "`weighted_sensitivity` never called `weighted_upstream`: it built v itself. Step 2 asks for "
+                  "`v = weighted_upstream(out)` (the grader swapped in a known-good `weighted_upstream` for this "
+                  "check, so your own version of it costs nothing here)."),
+    Misconception("helper_wrong_argument", "called weighted_upstream with something other than out",
+                  "`weighted_upstream` was called with {what} instead of `out`: it builds the upstream vector of "
+                  "the tensor it is given, so it must be given `out`, the tensor you call `backward` on "
+                  "(`v = weighted_upstream(out)`)."),
+    Misconception("backward_not_once", "more than one backward pass",
+                  "`weighted_sensitivity` ran several reverse passes; step 3 asks for `out.backward(v)` once."),
     Misconception("formed_jacobian", "formed the Jacobian to get a VJP",
                   "your function ran {passes} reverse passes: it built the Jacobian row by row. A "
                   "vector–Jacobian product needs exactly one pass, `y.backward(v)`, without ever forming J."),
@@ -171,14 +183,74 @@ def _default_dtype(j) -> torch.dtype:
     return torch.float32
 
 
+def _helper_arguments(j) -> list:
+    """The arguments the stand-in ``weighted_upstream`` received during the first call (the first few)."""
+    recorded = j.obs.observed.get("stand_in_arguments")
+    return list(recorded.items) if isinstance(recorded, SequenceValue) else []
+
+
+def _helper_calls(j) -> int | None:
+    calls = j.obs.observed.get("stand_in_calls")
+    return calls.value if isinstance(calls, OtherValue) and calls.kind == "int" else None
+
+
+def _describe_argument(arg, out: torch.Tensor, inp: torch.Tensor) -> str | None:
+    """What a wrong argument of ``weighted_upstream`` was, in the student's terms; None if it was ``out``
+    (the same values, whatever its dtype or graph)."""
+    t = arg.tensor if isinstance(arg, TensorValue) else None
+    if t is None:
+        return describe(arg)
+    if tuple(t.shape) == tuple(out.shape):
+        if close(t, out):
+            return None
+        if bool((t == 0).all()):
+            return "a (5, 4) tensor of zeros (`out * 0`?)"
+        return "a (5, 4) tensor that is not `out` (its values differ)"
+    if tuple(t.shape) == tuple(inp.shape):
+        if close(t, inp):
+            return "`inp` (shape (4, 5))"
+        if close(t, out.t()):
+            return "`out.t()` (shape (4, 5))"
+        return "a (4, 5) tensor (the shape of `inp`)"
+    return describe(arg)
+
+
+def _wrong_arguments(j, out: torch.Tensor, inp: torch.Tensor) -> list[tuple[str, Any]]:
+    """The recorded arguments of ``weighted_upstream`` that were not ``out``, each with its description."""
+    found = []
+    for arg in _helper_arguments(j):
+        what = _describe_argument(arg, out, inp)
+        if what is not None:
+            found.append((what, arg))
+    return found
+
+
+def _helper_v(helper, arg, dtype: torch.dtype) -> torch.Tensor | None:
+    """The v the helper gave for a recorded tensor argument (None for an argument it could not take)."""
+    if not isinstance(arg, TensorValue) or arg.tensor is None or not arg.tensor.is_floating_point():
+        return None
+    try:
+        return helper.upstream(arg.tensor.to(dtype))
+    except (IndexError, RuntimeError):
+        return None
+
+
 @rubric("weighted_sensitivity")
 def judge_weighted_sensitivity(j):
     dtype = _default_dtype(j)
-    weights = j.inputs["stand_in"].weights.to(dtype)
+    helper = j.inputs["stand_in"]                                  # the known-good weighted_upstream
     inp, graph = lib.tutorial_input(dtype), lib.CubeTransposed()    # the graph weighted_sensitivity builds
+    out = rm.value(graph, inp)
+    weights = helper.upstream(out)                                 # what weighted_upstream(out) gives
     expected_grad = rm.vjp(graph, inp, weights)
+    wrong_arguments = _wrong_arguments(j, out, inp)
     call = j.call()
     if call is None:
+        # e.g. weighted_upstream(inp): a v shaped like inp, so `out.backward(v)` fails on its shape
+        shaped = [what for what, arg in wrong_arguments if getattr(arg, "shape", None) != tuple(out.shape)]
+        if shaped:
+            j.explain_last(mc.message("helper_wrong_argument", what=shaped[0]), when="upstream_wrong_shape",
+                           misconception="helper_wrong_argument")
         return
     pair = j.unpack(call.value, 2, what="`weighted_sensitivity`")
     if pair is None:
@@ -186,19 +258,36 @@ def judge_weighted_sensitivity(j):
     v_ret, grad = pair
     used_stand_in = j.tensor(v_ret, weights, label="returns the v that weighted_upstream(out) gave",
                              what="the returned v", generic=False)
-    if not used_stand_in:
-        j.explain_last("`weighted_sensitivity` must build v by calling `weighted_upstream(out)` (the grader "
-                       "swapped in a known-good version for this check).")
     own_v = v_ret.tensor if isinstance(v_ret, TensorValue) and v_ret.tensor is not None else None
+    if not used_stand_in:
+        # the argument behind the returned v: the helper's v for it (transposed to fit, perhaps), or the only
+        # kind of argument the helper ever got
+        behind = [what for what, arg in wrong_arguments
+                  if own_v is not None and (v := _helper_v(helper, arg, dtype)) is not None
+                  and any(c.shape == own_v.shape and close(own_v, c) for c in (v, v.mT if v.dim() == 2 else v))]
+        never_out = len(wrong_arguments) == len(_helper_arguments(j))
+        if behind or (wrong_arguments and never_out):
+            behind = behind or [wrong_arguments[0][0]]
+            j.explain_last(mc.message("helper_wrong_argument", what=behind[0]), misconception="helper_wrong_argument")
+        elif _helper_calls(j) == 0:
+            j.explain_last(mc.message("helper_not_called"), misconception="helper_not_called")
+        else:
+            j.explain_last("`weighted_sensitivity` must return the v that `weighted_upstream(out)` gave, "
+                           "unchanged (the grader swapped in a known-good version for this check).")
     if (not used_stand_in and own_v is not None and tuple(own_v.shape) == (5, 4)
             and isinstance(grad, TensorValue) and grad.tensor is not None
             and close(grad.tensor.to(dtype), rm.vjp(graph, inp, own_v.to(dtype)))):
         j.add("inp.grad = vᵀJ for the returned v", True)
+        expected_grad = rm.vjp(graph, inp, own_v.to(dtype))   # what a second call must repeat
     else:
+        # the v used for backward may differ from the v returned: the helper's v for another argument
+        other_v = [candidate("helper_wrong_argument", lambda v=v: rm.vjp(graph, inp, v), what=what)
+                   for what, arg in wrong_arguments
+                   if (v := _helper_v(helper, arg, dtype)) is not None and v.shape == out.shape]
         j.tensor(grad, expected_grad, label="inp.grad = vᵀJ for the returned v", what="the returned inp.grad",
                  shape_hint="inp.grad has the shape of inp, (4, 5)",
                  candidates=[candidate("upstream_ignored", lambda: rm.vjp(graph, inp, torch.ones_like(weights)), v="v"),
-                             candidate("accumulated_twice", 2 * expected_grad)])
+                             candidate("accumulated_twice", 2 * expected_grad), *other_v])
     again = j.call("again", what="second call")
     if again is not None:
         second = j.unpack(again.value, 2, what="the second call")
@@ -206,11 +295,12 @@ def judge_weighted_sensitivity(j):
             j.tensor(second[1], expected_grad, label="a second call gives the same inp.grad",
                      what="the second call's inp.grad",
                      candidates=[candidate("accumulated_twice", 2 * expected_grad)])
-    calls = j.obs.observed.get("stand_in_calls")
-    n = calls.value if isinstance(calls, OtherValue) and calls.kind == "int" else None
-    j.add("calls weighted_upstream exactly once", n == 1, weight=0.25, core=False, misconception="wrong_values",
-          detail=f"`weighted_upstream` was called {n} times during one `weighted_sensitivity()` call; once is "
-                 "enough.")
+    # Step 3 of the exercise: `out.backward(v)` once. How often `weighted_upstream` is called is no rule:
+    # an extra call (to print v) costs nothing, and a v that differs from the one returned is caught above.
+    passes = call.reverse_passes
+    j.add("one backward pass", passes == 1, weight=0.25, core=False,
+          misconception="no_autograd" if passes == 0 else "backward_not_once",
+          detail=f"`weighted_sensitivity` ran {passes} reverse passes; step 3 asks for `out.backward(v)` once.")
 
 
 # ------------------------------------------------------------------ linear_vjp

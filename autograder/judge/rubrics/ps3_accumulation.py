@@ -158,7 +158,7 @@ def _judge_n(j, call, n: int, *, label: str, what: str = "your result", extra_ca
     if isinstance(value, OtherValue) and value.kind == "none":
         return j.fail(label, "non_leaf_grad_none",
                       "`backward_n_times` returned None. Return `inp.grad`, the gradient accumulated on the "
-                      "leaf; `out.grad` is None because `out` is not a leaf.")
+                      "leaf; `out.grad` is None because `out` is not a leaf.", primary=True)
     candidates = list(extra_candidates)
     miscounted = [candidate("wrong_pass_count", k * single, k=k, n=n) for k in (n - 1, n + 1) if k >= 1]
     if n > 1 and call.reverse_passes == n:      # n passes that left one pass's worth: reset in between

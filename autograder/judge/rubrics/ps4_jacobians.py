@@ -70,17 +70,13 @@ mc.register(
                   "and one reverse pass (VJP) per *output*."),
 )
 
-DTYPE_HINT = ("create new tensors with the input's dtype (`{zeros}`), or build the result with `torch.stack`, "
+DTYPE_HINT = ("Create new tensors with the input's dtype (`{zeros}`), or build the result with `torch.stack`, "
               "which keeps it.")
 SUMMED_ROWS = ("every row of your result is the same vector, the sum of all rows of the Jacobian. Either you "
                "back-propagated all outputs at once (an upstream vector of ones) instead of one one-hot vector per "
                "output, or you stored `x.grad` itself for every row while the later passes kept adding into that "
                "one tensor (store `x.grad.clone()` and clear `x.grad` before each pass, or use "
                "`torch.autograd.grad`).")
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
 
 
 def _forward_through_vmap(error, function: str, text: str) -> str:
@@ -101,18 +97,13 @@ register_errors(
 
 def _values(j, value, expected, *, label="values", weight=1.0, candidates=(), shape_candidates=(),
             shape_hint="", what="your result", zeros="torch.zeros(m, n, dtype=x.dtype)"):
-    """Values (core) and, separately, the dtype (core, half weight), so a right answer in the wrong dtype
-    keeps most of its points and is still named.
+    """Values (the primary finding) and, separately, the dtype (an extra, half weight: ``Judgement.tensor``),
+    so a right answer in the wrong dtype keeps most of its points and is still named.
 
     ``shape_candidates`` (key, shape, fields) name a wrong shape only when no value candidate explained the
     answer (``Judgement.tensor`` would print both messages when they share a key)."""
-    if (isinstance(value, TensorValue) and value.tensor is not None and tuple(value.shape) == tuple(expected.shape)
-            and value.tensor.is_floating_point() and value.tensor.dtype != expected.dtype):
-        j.fail("keeps the input's dtype", "wrong_dtype", weight=0.5,
-               message=f"{what} has dtype {value.dtype} but the input is {_dtype_name(expected.dtype)}: "
-                       + DTYPE_HINT.format(zeros=zeros))
     ok = j.tensor(value, expected, label=label, weight=weight, candidates=candidates, what=what,
-                  shape_hint=shape_hint, check_dtype=False)
+                  shape_hint=shape_hint, dtype_hint=DTYPE_HINT.format(zeros=zeros))
     if not ok and isinstance(value, TensorValue):
         for key, shape, fields in shape_candidates:
             if tuple(value.shape) == tuple(shape):

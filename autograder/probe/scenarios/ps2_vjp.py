@@ -95,22 +95,56 @@ UPSTREAM_HIDDEN = [
 # ------------------------------------------------------------------ weighted_sensitivity()
 
 class StandInUpstream:
-    """A known-good weighted_upstream: first row in [2, 3), every other entry in [0, 1)."""
+    """A known-good ``weighted_upstream``, swapped in while ``weighted_sensitivity`` is checked.
 
-    def __init__(self, weights: torch.Tensor) -> None:
-        self.weights = weights
+    It behaves like a real helper, wrong arguments included: its result is computed from its argument —
+    a tensor with the argument's shape and dtype, without grad, whose first row (in [2, 3.5)) outweighs
+    every other entry (in [0, 1.5)), each weight depending on the argument's value at that position. So
+    ``weighted_upstream(inp)`` or ``weighted_upstream(out.t())`` gives a v shaped like ``inp`` (and
+    ``out.backward(v)`` fails as it would with a real helper), ``weighted_upstream(out * 0)`` a v of other
+    values, and a non-tensor argument fails in ``torch.zeros_like``. Nothing here is an answer: the
+    weights are seeded (``first``, ``rest``), and the judge calls ``upstream`` on the ``out`` the exercise
+    builds to know what the helper gave. The arguments of the first few calls are kept for the record.
+    """
+
+    KEPT = 4            # arguments recorded (a helper called in a loop does not flood the record)
+    SCALE = 1000.0      # the tutorial's out lies in [1000, 1331]
+
+    def __init__(self, first: torch.Tensor, rest: torch.Tensor) -> None:
+        self.first, self.rest = first, rest      # 1-D float64 weight tables, used cyclically
         self.calls = 0
+        self.arguments: list = []
         self.__name__ = "weighted_upstream"
 
     def __call__(self, out):
         self.calls += 1
-        return self.weights.to(dtype=out.dtype)
+        if len(self.arguments) < self.KEPT:
+            self.arguments.append(out.detach().clone() if isinstance(out, torch.Tensor) else out)
+        return self.upstream(out)
+
+    def upstream(self, out) -> torch.Tensor:
+        """What this helper returns for ``out`` (a pure function of the seeded tables and ``out``)."""
+        v = torch.zeros_like(out)                   # out's shape and dtype, no grad; fails on a non-tensor
+        with torch.no_grad():
+            w = _cycled(self.rest, tuple(v.shape))
+            w[0] = _cycled(self.first, tuple(w[0].shape))  # a 0-d argument fails here, as `v[0] = 1` does
+            w += 0.25 * (1 + torch.tanh(out.detach().to(torch.float64) / self.SCALE))
+            v.copy_(w)
+        return v
+
+
+def _cycled(table: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """A float64 tensor of ``shape`` filled with the entries of ``table`` in turn."""
+    n = 1
+    for size in shape:
+        n *= size
+    return table[torch.arange(n) % table.numel()].reshape(shape).clone()
 
 
 def _stand_in(g):
-    w = uniform(g, 5, 4, low=0.0, high=1.0, dtype=F64)
-    w[0] = uniform(g, 4, low=2.0, high=3.0, dtype=F64)
-    return {"stand_in": StandInUpstream(w)}
+    first = uniform(g, 7, low=2.0, high=3.0, dtype=F64)
+    rest = uniform(g, 11, low=0.0, high=1.0, dtype=F64)
+    return {"stand_in": StandInUpstream(first, rest)}
 
 
 def _sensitivity_steps(session, inputs):
@@ -119,6 +153,7 @@ def _sensitivity_steps(session, inputs):
     with session.stand_in("weighted_upstream", stand_in):
         first = session.call("result")
         session.observe("stand_in_calls", stand_in.calls)
+        session.observe("stand_in_arguments", stand_in.arguments)
         if first.ok:
             session.call("again")
     session.observe("result_later", first.value if first.ok else None)
