@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import library as lib
+from ..method_tap import observed
 from ..scenario import Scenario, randn, register, uniform
 
 F64, F32 = torch.float64, torch.float32
@@ -19,6 +20,7 @@ class QuarticBowl:
         self.c = c
         self.__name__ = "quartic_bowl"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return 0.25 * (x @ x) ** 2 + (self.c * x**3).sum() / 3
 
@@ -28,6 +30,7 @@ class Separable:
 
     __name__ = "separable"
 
+    @observed
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.sin(x) + y**3
 
