@@ -209,16 +209,19 @@ def batched_jacobian(method: MethodRecord | None, N: int, n: int, m: int) -> Met
             return MethodFinding(False, "per_sample_loop",
                                  f"{loop}. Differentiate f on the whole batch at once: m reverse passes (one-hot "
                                  "column k for every sample), or `torch.func.vmap` over the samples.")
-    if R1 >= N * m or F0 >= N * n:
-        counted = (f"the reverse passes through `f` carried {R1} directions, at least one per output of every "
-                   f"sample (N·m = {N * m})" if R1 >= N * m else
-                   f"the forward-mode tangents through `f` carried {F0} directions, at least one per input of "
-                   f"every sample (N·n = {N * n})")
+    if R1 >= N * m:
         return MethodFinding(False, "formed_batch_jacobian",
-                             f"{counted}: that forms the Jacobian of the whole batch, (N·m) × (N·n) and mostly "
-                             "zeros, before keeping its diagonal blocks. Samples do not interact: m passes (one-hot "
+                             f"the reverse passes through `f` carried {R1} directions, one per output of every "
+                             f"sample (N·m = {N * m}): that forms the Jacobian of the whole batch, (N·m) × (N·n) and "
+                             "mostly zeros, to keep its diagonal blocks. Samples do not interact: m passes (one-hot "
                              "column k for every sample), or `torch.func.vmap` over the samples, give only the "
                              "blocks.")
+    if F0 >= N * n:
+        return MethodFinding(False, "formed_batch_jacobian",
+                             f"the forward-mode tangents through `f` carried {F0} directions, one per input of every "
+                             f"sample (N·n = {N * n}): every column of the whole batch's Jacobian, (N·m) × (N·n) and "
+                             "mostly zeros. Samples do not interact: n tangents (one-hot input column j for every "
+                             "sample), or `torch.func.vmap` over the samples, give all N Jacobians.")
     return MethodFinding(True)
 
 
