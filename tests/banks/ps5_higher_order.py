@@ -48,6 +48,14 @@ def second_derivative_at_points(f, xs):
         out.append(d2)
     return torch.stack(out).reshape(xs.shape)
 """, "one point at a time, prints and warns"),
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    x = xs.detach().clone().requires_grad_(True)
+    (d1,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    print("f' at the points:", torch.autograd.grad(f(x).sum(), x)[0])    # an extra pass, for the printout
+    (d2,) = torch.autograd.grad(d1.sum(), x)
+    return d2
+""", "an extra first-derivative pass for a printout"),
     # ---------------------------------------------------------------- hessian
     Impl("hessian", """
 def hessian(f, x):
@@ -135,6 +143,22 @@ def hvp(f, x, v):
         (g,) = torch.autograd.grad(f(fwAD.make_dual(x, v)), x, create_graph=True)
         return fwAD.unpack_dual(g).tangent.detach()
 """, "forward_ad dual numbers over autograd.grad"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    print("vᵀ∇f =", float(g @ v), " check:", torch.autograd.grad(g @ v, x, retain_graph=True)[0])
+    return torch.autograd.grad(g @ v, x)[0]
+""", "double backward, with an extra second-order pass for a printout"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    return torch.func.grad(lambda t: torch.func.jvp(f, (t,), (v,))[1])(x)
+""", "reverse over forward: grad of jvp"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    print("H v by torch.autograd.functional.hvp:", torch.autograd.functional.hvp(f, x, v)[1])
+    return torch.autograd.functional.vhp(f, x, v)[1]
+""", "functional.vhp, after printing functional.hvp"),
     # ---------------------------------------------------------------- mixed_partial
     Impl("mixed_partial", """
 def mixed_partial(f, x, y):
@@ -242,6 +266,20 @@ def second_derivative_at_points(f, xs):
 def second_derivative_at_points(f, xs):
     raise NotImplementedError()
 """, "the release stub", "not_implemented"),
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    h = 1e-4
+    return (f(xs + h) - 2 * f(xs) + f(xs - h)) / h**2
+""", "central second difference of f", "finite_differences"),
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    def first(t):
+        t = t.detach().clone().requires_grad_(True)
+        f(t).sum().backward()
+        return t.grad
+    h = 1e-6
+    return (first(xs + h) - first(xs - h)) / (2 * h)
+""", "differences of autograd's first derivative", "finite_differences"),
     # ---------------------------------------------------------------- hessian
     Impl("hessian", """
 def hessian(f, x):
@@ -313,6 +351,15 @@ def hessian(f, x):
     x.requires_grad_(True)
     return torch.func.hessian(f)(x.detach())
 """, "marks the caller's x", "modified_input"),
+    Impl("hessian", """
+def hessian(f, x):
+    def grad(z):
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad(f(z), z)[0]
+    h = 1e-6
+    eye = torch.eye(x.numel(), dtype=x.dtype)
+    return torch.stack([(grad(x + h * e) - grad(x - h * e)) / (2 * h) for e in eye])
+""", "differences of autograd gradients", "finite_differences"),
     # ---------------------------------------------------------------- hvp
     Impl("hvp", """
 def hvp(f, x, v):
@@ -380,6 +427,35 @@ def hvp(f, x, v):
     (g,) = torch.autograd.grad(f(x), x, create_graph=True)
     return torch.autograd.grad(g @ v, x)[0]
 """, "uses the caller's x as the leaf", "modified_input"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    return torch.func.hessian(f)(x) @ v
+""", "torch.func.hessian, then H @ v", "formed_hessian"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    H = torch.autograd.functional.hessian(f, x)
+    return H @ v
+""", "torch.autograd.functional.hessian, then H @ v", "formed_hessian"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    H = torch.autograd.functional.hessian(f, x, vectorize=True)
+    return torch.mv(H, v)
+""", "vectorised functional.hessian, then H v", "formed_hessian"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    eps = 1e-6
+    def grad(z):
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad(f(z), z)[0]
+    return (grad(x + eps * v) - grad(x - eps * v)) / (2 * eps)
+""", "central difference of autograd gradients along v", "finite_differences"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    h = 1e-4
+    def gradient(z):
+        return torch.stack([(f(z + h * e) - f(z - h * e)) / (2 * h) for e in torch.eye(z.numel(), dtype=z.dtype)])
+    return (gradient(x + h * v) - gradient(x - h * v)) / (2 * h)
+""", "central differences of f only", "finite_differences"),
     # ---------------------------------------------------------------- mixed_partial
     Impl("mixed_partial", """
 def mixed_partial(f, x, y):
@@ -441,4 +517,9 @@ def mixed_partial(f, x, y):
     (gx,) = torch.autograd.grad(f(x, y).sum(), x, create_graph=True)
     return torch.autograd.grad(gx.sum(), y)[0]
 """, "no zeros for a separable f", "unused_input"),
+    Impl("mixed_partial", """
+def mixed_partial(f, x, y):
+    h = 1e-4
+    return (f(x + h, y + h) - f(x + h, y - h) - f(x - h, y + h) + f(x - h, y - h)) / (4 * h * h)
+""", "central mixed difference of f", "finite_differences"),
 ]
