@@ -270,4 +270,5 @@ def observed(call):
         if recorder is not None:
             args = recorder.through(args)
         return call(self, *args, **kwargs)
+    del through_tap.__wrapped__   # no shortcut to the untapped function
     return through_tap
