@@ -189,6 +189,26 @@ def test_the_probe_writes_only_what_the_contract_names(returns):
         assert found["error"] == contract.ERROR_KEYS and found["frame"] == contract.FRAME_KEYS
 
 
+def test_the_method_summary_holds_only_what_the_contract_names():
+    def student(f, x, v):
+        x = x.detach().clone().requires_grad_(True)
+        y = f(x)
+        y.backward(v)
+        return torch.func.jacrev(f)(x.detach()).t() @ v     # a batched pass, and an evaluation under grad
+
+    records = collect("test_vjp_hidden", {"vjp": student})
+    methods = [call["method"] for record in records for call in record["calls"].values()]
+    assert methods and len(methods) == sum(len(record["calls"]) for record in records)
+    for method in methods:
+        assert set(method) == contract.METHOD_KEYS
+        assert method["evaluations"] and not method["incomplete"]
+        for evaluation in method["evaluations"]:
+            assert set(evaluation) == contract.EVALUATION_KEYS and evaluation["ad"] in contract.AD_STATES
+        for sweep in method["reverse"] + method["forward"]:
+            assert set(sweep) == contract.SWEEP_KEYS
+        assert judge_record.decode_method(json.loads(json.dumps(method))).reverse[1].sweeps == 2
+
+
 # ---------------------------------------------------------------------- errors of ours: matched by type
 
 def _forward_only():

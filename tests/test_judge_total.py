@@ -126,6 +126,10 @@ def _tensor(record):
     return record["calls"]["result"]["value"]
 
 
+def _method(record):
+    return record["calls"]["result"]["method"]
+
+
 BIG = 10**12
 IMPOSSIBLE = {
     "wrong version": lambda r: r.update(v=2),
@@ -177,6 +181,23 @@ IMPOSSIBLE = {
         value={"t": "list", "items": [{"t": "none"}] * 65, "length": 65}),
     "huge error message": lambda r: r["calls"]["result"].pop("value") and r["calls"]["result"].update(
         error={"t": "error", "type": "RuntimeError", "message": "boom " * 10**5, "frames": []}),
+    "gigantic directions": lambda r: r["calls"]["result"]["autograd"].update(directions=10**40),
+    "directions as text": lambda r: r["calls"]["result"]["autograd"].update(directions="1"),
+    "method not an object": lambda r: r["calls"]["result"].update(method=[1]),
+    "unknown method field": lambda r: _method(r).update(verdict="honest"),
+    "evaluations not a list": lambda r: _method(r).update(evaluations={"shape": [4]}),
+    "negative evaluation count": lambda r: _method(r)["evaluations"][0].update(count=-1),
+    "evaluation shape of floats": lambda r: _method(r)["evaluations"][0].update(shape=[4.0]),
+    "unknown AD state": lambda r: _method(r)["evaluations"][0].update(ad="dual"),
+    "AD state not a string": lambda r: _method(r)["evaluations"][0].update(ad=["reverse"]),
+    "more evaluation kinds than the probe keeps": lambda r: _method(r).update(
+        evaluations=_method(r)["evaluations"] * 17),
+    "reverse sweep of order 0": lambda r: _method(r)["reverse"][0].update(order=0),
+    "the same sweep order twice": lambda r: _method(r).update(reverse=_method(r)["reverse"] * 2),
+    "gigantic sweep order": lambda r: _method(r)["reverse"][0].update(order=10**6),
+    "directions as a boolean": lambda r: _method(r)["reverse"][0].update(directions=True),
+    "sweep with an unknown field": lambda r: _method(r)["reverse"][0].update(verdict="ok"),
+    "incomplete not a flag": lambda r: _method(r).update(incomplete="no"),
     "probe error without its status": lambda r: r.update(
         probe_error={"t": "error", "type": "E", "message": "", "frames": []}),
     "record is a list": lambda r: r.clear(),

@@ -39,15 +39,11 @@ def warm_up() -> None:
     import matplotlib.figure  # noqa: F401
     import matplotlib.font_manager  # noqa: F401  (loads the font cache)
     import numpy  # noqa: F401
-    import torch.func
 
     import autograder.probe.session  # noqa: F401  (the library only: each kernel loads its own assignment's scenarios)
-    x = torch.linspace(-1.0, 1.0, 4, dtype=torch.float64)
-    torch.func.jacrev(torch.sin)(x)
-    torch.func.jacfwd(torch.sin)(x)
-    torch.func.hessian(lambda t: (t**3).sum())(x)
-    y = x.clone().requires_grad_(True)
-    torch.autograd.grad((y**2).sum(), y, create_graph=True)
+    from autograder.probe.warm import warm_up as warm_torch
+
+    warm_torch()  # torch._dynamo, the forward-AD decompositions, first torch.func calls, the method tap
     _warm_matplotlib()
     del matplotlib
 

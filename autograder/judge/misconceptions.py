@@ -126,6 +126,10 @@ _ENTRIES = [
     Misconception("no_autograd", "answer computed without autograd",
                   "your function never ran a backward pass: this exercise asks for the result *through "
                   "autograd* (build y = A x from a leaf x and call backward with v), not by a formula."),
+    Misconception("finite_differences", "finite differences instead of automatic differentiation",
+                  "your function computed the derivative from values of `f` (finite differences?): no backward "
+                  "pass and no forward-mode tangent went through `f`. The exercise asks for automatic "
+                  "differentiation: let autograd (or `torch.func`) differentiate `f`."),
     Misconception("returned_function_value", "returned f(x) instead of its derivative",
                   "you returned the function's values f(x), not its derivative."),
     Misconception("non_leaf_grad_none", "read .grad of a non-leaf",

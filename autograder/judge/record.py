@@ -16,15 +16,21 @@ import torch
 
 from autograder.probe import encode as probe_encode
 from autograder.probe.contract import (
+    AD_STATES,
     AUTOGRAD_KEYS,
     CALL_KEYS,
     DTYPE_NAMES,
     ERROR_KEYS,
+    EVALUATION_KEYS,
     FRAME_KEYS,
+    MAX_EVALUATION_KINDS,
+    MAX_SWEEP_ORDER,
+    METHOD_KEYS,
     PRINTED_KEYS,
     RECORD_KEYS,
     RECORD_VERSION,
     STATUSES,
+    SWEEP_KEYS,
     TENSOR_KEYS,
     Status,
 )
@@ -38,6 +44,7 @@ MAX_DIMS = 64                                 # torch's limit on dimensions
 MAX_NUMEL = 2**62                             # elements of any tensor, copied or only described
 MAX_STRING = 10_000                           # characters of any text field
 MAX_ENTRIES = 100                             # inputs, calls or observations in one record
+MAX_COUNT = 10**12                            # evaluations, passes, sweeps or directions in one call
 
 
 class BadRecord(ValueError):
@@ -84,12 +91,48 @@ class ErrorValue:
     frames: list[dict] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One kind of evaluation of a test function (``contract.EVALUATION_KEYS``)."""
+
+    shape: tuple[int, ...]   # the logical shape of its (first) tensor argument
+    samples: int             # samples a vmap pushed through it at once (1 without vmap)
+    ad: str                  # contract.AD_STATES: "none", "reverse", "forward" or "both"
+    count: int
+
+    @property
+    def differentiated(self) -> bool:
+        return self.ad != "none"
+
+
+@dataclass(frozen=True)
+class Sweeps:
+    """The sweeps of one order that reached a test function's argument."""
+
+    directions: int          # cotangents (tangents) carried in all
+    sweeps: int
+
+
+@dataclass(frozen=True)
+class MethodRecord:
+    """What one call did with the test functions among its arguments (``call["method"]``)."""
+
+    evaluations: tuple[Evaluation, ...] = ()
+    more_evaluations: int = 0                                   # evaluations not itemised
+    reverse: dict[int, Sweeps] = field(default_factory=dict)    # by order, 1 = through the function
+    forward: dict[int, Sweeps] = field(default_factory=dict)    # by order, 0 = through the function
+    legacy_batched: bool = False
+    incomplete: bool = False                                    # the counts are not to be trusted
+
+
 @dataclass
 class Call:
     value: Any = None
     error: ErrorValue | None = None
     reverse_passes: int = 0
+    reverse_directions: int | None = None     # directions those passes carried (None: not known)
     autograd_names: dict = field(default_factory=dict)
+    method: MethodRecord | None = None        # None: no test function of ours was evaluated
     stdout: str = ""
     stderr: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -302,6 +345,8 @@ def decode_call(info: Any) -> Call:
     _require(isinstance(autograd, dict), "bad autograd")
     _keys(autograd, AUTOGRAD_KEYS, "autograd")
     call.reverse_passes = _count(autograd.get("reverse", 0), "reverse passes", 10**9)
+    if "directions" in autograd:
+        call.reverse_directions = _count(autograd["directions"], "directions", MAX_COUNT)
     names = autograd.get("names", {})
     _require(isinstance(names, dict) and len(names) <= MAX_ENTRIES, "bad autograd names")
     call.autograd_names = {_text(k, "name", 50): _count(v, "autograd count", 10**9) for k, v in names.items()}
@@ -317,7 +362,52 @@ def decode_call(info: Any) -> Call:
     seconds = _float(info.get("seconds", 0.0))
     _require(seconds >= 0.0, "bad seconds")
     call.seconds = seconds
+    if "method" in info:
+        call.method = decode_method(info["method"])
     return call
+
+
+def _flag(value: Any, what: str) -> bool:
+    _require(isinstance(value, bool), f"bad {what}")
+    return value
+
+
+def _sweeps(value: Any, what: str, lowest: int) -> dict[int, Sweeps]:
+    _require(isinstance(value, list) and len(value) <= MAX_SWEEP_ORDER + 1, f"bad {what} sweeps")
+    found: dict[int, Sweeps] = {}
+    for entry in value:
+        _require(isinstance(entry, dict), f"bad {what} sweep")
+        _keys(entry, SWEEP_KEYS, f"a {what} sweep")
+        order = _count(entry.get("order"), f"{what} order", MAX_SWEEP_ORDER)
+        _require(order >= lowest and order not in found, f"bad {what} order")
+        found[order] = Sweeps(directions=_count(entry.get("directions"), "directions", MAX_COUNT),
+                              sweeps=_count(entry.get("sweeps"), "sweeps", MAX_COUNT))
+    return found
+
+
+def decode_method(info: Any) -> MethodRecord:
+    """``call["method"]`` (``contract.METHOD_KEYS``): what the probe's method tap counted."""
+    _require(isinstance(info, dict), "bad method")
+    _keys(info, METHOD_KEYS, "method")
+    raw = info.get("evaluations", [])
+    _require(isinstance(raw, list) and len(raw) <= MAX_EVALUATION_KINDS, "bad evaluations")
+    evaluations = []
+    for entry in raw:
+        _require(isinstance(entry, dict), "bad evaluation")
+        _keys(entry, EVALUATION_KEYS, "an evaluation")
+        shape, _ = _shape(entry.get("shape"))
+        ad = entry.get("ad")
+        _require(ad in AD_STATES, "bad AD state")
+        evaluations.append(Evaluation(shape=shape, samples=_count(entry.get("samples"), "samples", MAX_NUMEL),
+                                      ad=ad, count=_count(entry.get("count"), "evaluations", MAX_COUNT)))
+    return MethodRecord(
+        evaluations=tuple(evaluations),
+        more_evaluations=_count(info.get("more_evaluations", 0), "evaluations", MAX_COUNT),
+        reverse=_sweeps(info.get("reverse", []), "reverse", 1),
+        forward=_sweeps(info.get("forward", []), "forward", 0),
+        legacy_batched=_flag(info.get("legacy_batched", False), "legacy flag"),
+        incomplete=_flag(info.get("incomplete", False), "incomplete flag"),
+    )
 
 
 def decode_record(record: Any) -> Observation:

@@ -21,13 +21,38 @@ RECORD_VERSION = 1                                    # record["v"]
 # The fields the probe may write; anything else in a record is a forgery.
 RECORD_KEYS = frozenset({"v", "scenario", "function", "status", "inputs_before", "inputs_after", "calls",
                          "observed", "probe_error", "grade_id"})
-CALL_KEYS = frozenset({"value", "error", "autograd", "printed", "seconds"})
-AUTOGRAD_KEYS = frozenset({"reverse", "names"})                        # call["autograd"]
+CALL_KEYS = frozenset({"value", "error", "autograd", "printed", "seconds", "method"})
+# call["autograd"]: reverse passes (backward / autograd.grad calls, also inside torch.func), per entry point,
+# and the directions they carried in all (a pass on a vmapped or is_grads_batched cotangent carries several).
+AUTOGRAD_KEYS = frozenset({"reverse", "names", "directions"})
 PRINTED_KEYS = frozenset({"stdout", "stderr", "warnings", "n_warnings"})  # call["printed"]
 TENSOR_KEYS = frozenset({"t", "type", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn",
                          "unreadable", "b64", "grad", "grad_id"})
 ERROR_KEYS = frozenset({"t", "type", "module", "message", "frames"})
 FRAME_KEYS = frozenset({"line", "function", "code"})                   # error["frames"][i]
+
+# call["method"]: how the student's code used a test function of ours (``probe.method_tap``), present when
+# the call evaluated one. Facts only; ``judge.method`` decides what they mean.
+#   evaluations       distinct kinds of evaluation of the test function, each {shape, samples, ad, count}:
+#                     the logical shape of its (first) tensor argument, how many samples a vmap pushed
+#                     through it at once (1 without vmap), the AD tracking it (AD_STATES) and how often;
+#   more_evaluations  evaluations beyond the first MAX_EVALUATION_KINDS kinds, not itemised;
+#   reverse           reverse sweeps that reached the argument, per order, each {order, directions, sweeps}:
+#                     order 1 is a sweep through the function, order 2 a sweep through the backward of an
+#                     order-1 sweep (double backward), and so on; directions counts the cotangents they
+#                     carried in all (one per sweep, times the vmap batch sizes that do not batch the samples);
+#   forward           forward-mode tangents that reached it, per order (0: through the function; 1: through
+#                     its backward, forward-over-reverse), counted alike;
+#   legacy_batched    some directions came batched by the older vmap (is_grads_batched, functional.jacobian
+#                     with vectorize=True);
+#   incomplete        inspecting a tensor failed at least once (a torch release changed an API): the counts
+#                     may be wrong, and the judge makes no finding from them.
+METHOD_KEYS = frozenset({"evaluations", "more_evaluations", "reverse", "forward", "legacy_batched", "incomplete"})
+EVALUATION_KEYS = frozenset({"shape", "samples", "ad", "count"})       # call["method"]["evaluations"][i]
+SWEEP_KEYS = frozenset({"order", "directions", "sweeps"})              # call["method"]["reverse" | "forward"][i]
+AD_STATES = ("none", "reverse", "forward", "both")                     # evaluation["ad"]
+MAX_EVALUATION_KINDS = 16
+MAX_SWEEP_ORDER = 8
 
 
 class Status:

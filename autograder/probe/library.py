@@ -6,6 +6,11 @@ built column by column with forward-mode JVPs works on the first, and a row-by-r
 works on the second. They are how the grader checks *which* mode a submission really used: the mode
 that is missing raises ``contract.ForwardModeOnly`` / ``contract.ReverseModeOnly``, and the judge
 recognises the recorded type (torch passes an exception raised in ``backward`` or ``jvp`` on unchanged).
+
+Every one of them is ``@observed``: while the probe records a call, its tensor arguments pass through the
+``method_tap``, which counts how the student's code differentiates it (reverse sweeps, forward tangents and
+the directions they carry, evaluations). Outside a recorded call, as in the judge's references, nothing
+changes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from .contract import REVERSE_ONLY_FUNCTION, ForwardModeOnly, ReverseModeOnly
+from .method_tap import observed
 
 FORWARD_ONLY_MESSAGE = (
     "this test function supports only forward-mode AD: its backward() is deliberately missing"
@@ -41,6 +47,7 @@ class Elementwise:
         self.__name__ = name
         self._formula = self.FORMULAS[name]
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self._formula(x)
 
@@ -55,6 +62,7 @@ class Affine:
         self.A, self.b = A, b
         self.__name__ = "affine"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         y = self.A @ x
         return y if self.b is None else y + self.b
@@ -67,6 +75,7 @@ class TanhLayer:
         self.W, self.c = W, c
         self.__name__ = "tanh_layer"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.W @ x) * self.c
 
@@ -76,6 +85,7 @@ class MixedPolynomial:
 
     __name__ = "mixed_polynomial"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([x[0] ** 2 * x[1], x[0] * x[2] + torch.sin(x[1]), x[2] ** 3 - x[0],
                             torch.exp(0.3 * x[1]) * x[2]])
@@ -86,6 +96,7 @@ class SquareTransposed:
 
     __name__ = "square_transposed"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return (x + 1).pow(2).t()
 
@@ -95,6 +106,7 @@ class CubeTransposed:
 
     __name__ = "cube_transposed"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return (x + 10).pow(3).t()
 
@@ -109,6 +121,7 @@ class RowwiseSeed:
 
     __name__ = "rowwise_seed"
 
+    @observed
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return X[:, 0] * X[:, 1] + torch.sin(X[:, 0] * X[:, 1] ** 2)
 
@@ -120,6 +133,7 @@ class RowwiseQuadratic:
         self.A, self.b = A, b
         self.__name__ = "rowwise_quadratic"
 
+    @observed
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return ((X @ self.A) * X).sum(dim=1) + X @ self.b
 
@@ -131,6 +145,7 @@ class RowwiseLogSumExp:
         self.s = s
         self.__name__ = "rowwise_logsumexp"
 
+    @observed
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(X * self.s, dim=1)
 
@@ -140,6 +155,7 @@ class RowwiseSeedVector:
 
     __name__ = "rowwise_seed_vector"
 
+    @observed
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         x1, x2 = X[:, 0], X[:, 1]
         return torch.stack((x1 * x2, torch.sin(x1 + x2**2), x1**2 - 3 * x2), dim=1)
@@ -152,6 +168,7 @@ class RowwiseTanh:
         self.W = W
         self.__name__ = "rowwise_tanh"
 
+    @observed
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return torch.tanh(X @ self.W.t())
 
@@ -163,6 +180,7 @@ class ScalarField:
         self.A, self.w = A, w
         self.__name__ = "scalar_field"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return 0.5 * x @ self.A @ x + (torch.sin(x) * self.w).sum()
 
@@ -172,6 +190,7 @@ class LogSumExp:
 
     __name__ = "logsumexp"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(x, dim=0)
 
@@ -191,6 +210,7 @@ class Bivariate:
         self.__name__ = name
         self._formula = self.FORMULAS[name]
 
+    @observed
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self._formula(x, y)
 
@@ -255,6 +275,7 @@ class _OneModeTanh:
         self.W = W
         self.__name__ = self.name
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self._function.apply(x, self.W)
 

@@ -4,6 +4,7 @@ used, and whether it finished within its time limit."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import signal
 import sys
@@ -15,32 +16,58 @@ from dataclasses import dataclass, field
 import torch
 from torch.overrides import TorchFunctionMode
 
+from . import method_tap
 from .contract import ProbeTimeout
 
 # Names under which torch reports its reverse-mode entry points to a TorchFunctionMode.
 _REVERSE = {"Tensor.backward": "backward", "backward": "backward", "grad": "autograd.grad"}
+# Their argument that holds the upstream vectors (cotangents).
+_COTANGENTS = ("grad_outputs", "gradient", "grad_tensors")
 
 
 class AutogradCalls(TorchFunctionMode):
     """Counts reverse passes during a call: ``backward``/``autograd.grad``, including the ones that
-    ``torch.func`` and ``torch.autograd.functional`` make. (Forward-mode dual numbers never reach a
-    TorchFunctionMode, so forward mode is recognised by behaviour instead: see ``library.ForwardOnly``.)"""
+    ``torch.func`` and ``torch.autograd.functional`` make, and the directions they carry: one per pass,
+    times the batch of an ``is_grads_batched`` pass, times the vmap batch sizes on its upstream vectors (a
+    ``torch.func.jacrev`` makes one pass that carries a direction per output). Forward-mode dual numbers
+    never reach a TorchFunctionMode: ``method_tap`` sees them, on the test functions it watches."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reverse = 0
         self.names: dict[str, int] = {}
+        self.directions: int | None = 0      # None once a pass could not be inspected
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
         kind = _REVERSE.get(name)
         if kind is not None:
             self.names[kind] = self.names.get(kind, 0) + 1
             self.reverse += 1
-        return func(*args, **(kwargs or {}))
+            if self.directions is not None:
+                try:
+                    self.directions += _directions(func, args, kwargs)
+                except Exception:
+                    self.directions = None
+        return func(*args, **kwargs)
 
     def summary(self) -> dict:
-        return {"reverse": self.reverse, "names": dict(self.names)}
+        found = {"reverse": self.reverse, "names": dict(self.names)}
+        if self.directions is not None:
+            found["directions"] = self.directions
+        return found
+
+
+def _directions(func, args, kwargs) -> int:
+    """The directions one reverse pass carries (1 for an ordinary pass)."""
+    bound = inspect.signature(func).bind(*args, **kwargs).arguments
+    given = next((bound[name] for name in _COTANGENTS if bound.get(name) is not None), None)
+    first = given[0] if isinstance(given, (list, tuple)) and given else given
+    if not isinstance(first, torch.Tensor):
+        return 1
+    directions = first.shape[0] if bound.get("is_grads_batched") and first.dim() else 1
+    return directions * method_tap.batch_sizes(first)[0]
 
 
 @dataclass

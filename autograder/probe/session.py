@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import method_tap
 from .contract import RECORD_VERSION, ProbeTimeout, Status
 from .encode import encode, encode_error
 from .monitors import (
@@ -50,7 +51,8 @@ class Session:
 
     # ------------------------------------------------------------------ used by scenario steps
     def call(self, label: str, *args, **kwargs) -> Outcome:
-        """Call the student's function and record what it returned, raised, printed and used."""
+        """Call the student's function and record what it returned, raised, printed and used, and what it
+        did with the test functions among the arguments (``method_tap``)."""
         fn = self.namespace.get(self.scenario.function)
         if not callable(fn):
             self.status = Status.MISSING if fn is None else Status.NOT_CALLABLE
@@ -60,7 +62,7 @@ class Session:
             raise StopScenario
         counter = AutogradCalls()
         outcome = Outcome()
-        with captured_output() as printed, Stopwatch() as watch:
+        with captured_output() as printed, Stopwatch() as watch, method_tap.watching() as method:
             try:
                 with default_autograd_state(), time_limit(self.call_seconds), counter:
                     outcome.value = fn(*args, **kwargs)
@@ -75,6 +77,9 @@ class Session:
             "printed": printed.summary(),
             "seconds": round(watch.seconds, 6),
         }
+        summary = method.summary()
+        if summary is not None:
+            entry["method"] = summary
         if outcome.error is None:
             entry["value"] = self._encode(outcome.value)
         else:

@@ -35,6 +35,27 @@ def vjp(f, x, v):
     y = f(x)
     return torch.autograd.grad(y, x, v, retain_graph=False)[0].detach()
 """, "prints and warns"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    return torch.func.grad(lambda t: (f(t) * v).sum())(x)
+""", "torch.func.grad of the weighted sum"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    print("check:", torch.autograd.grad(y, x, v, retain_graph=True)[0])   # an extra pass, for the printout
+    y.backward(v)
+    return x.grad
+""", "an extra autograd.grad for a printout, then backward"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    _, pullback = torch.func.vjp(f, x)
+    (result,) = pullback(v)
+    leaf = x.detach().clone().requires_grad_(True)
+    same = torch.allclose(torch.autograd.grad(f(leaf), leaf, v)[0], result)
+    print("torch.func.vjp agrees with autograd.grad:", same)
+    return result
+""", "torch.func.vjp, checked against autograd.grad in a print"),
     # ---------------------------------------------------------------- weighted_upstream
     Impl("weighted_upstream", """
 def weighted_upstream(out):
@@ -123,6 +144,14 @@ def linear_vjp(A, v):
     y.backward(gradient=v)
     return x.grad
 """, "matmul and backward(gradient=)"),
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    x = torch.zeros(A.shape[1], dtype=A.dtype, requires_grad=True)
+    y = A @ x
+    print("Aᵀv by autograd.grad:", torch.autograd.grad(y, x, v, retain_graph=True)[0])
+    y.backward(v)
+    return x.grad
+""", "an extra autograd.grad for a printout, then backward"),
 ]
 
 WRONG = [
@@ -192,6 +221,53 @@ def vjp(f, x, v):
 def vjp(f, x, v):
     raise NotImplementedError()
 """, "the release stub", "not_implemented"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    J = torch.func.jacrev(f)(x).reshape(v.numel(), x.numel())
+    return (v.reshape(-1) @ J).reshape(x.shape)
+""", "vᵀJ with J from torch.func.jacrev", "formed_jacobian"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    J = torch.autograd.functional.jacobian(f, x, vectorize=True)
+    return torch.tensordot(v, J, dims=v.dim())
+""", "vᵀJ with J from autograd.functional.jacobian(vectorize=True)", "formed_jacobian"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    y, pullback = torch.func.vjp(f, x)
+    rows = torch.eye(y.numel(), dtype=y.dtype).reshape(y.numel(), *y.shape)
+    (J,) = torch.func.vmap(pullback)(rows)
+    return (v.reshape(1, -1) @ J.reshape(y.numel(), -1)).reshape(x.shape)
+""", "vmap of the pullback over one-hot rows, then vᵀJ", "formed_jacobian"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    leaf = x.detach().clone().requires_grad_(True)
+    y = f(leaf)
+    eye = torch.eye(y.numel(), dtype=y.dtype).reshape(y.numel(), *y.shape)
+    (J,) = torch.autograd.grad(y, leaf, eye, is_grads_batched=True)
+    return torch.einsum("k,k...->...", v.reshape(-1), J)
+""", "all rows of J in one is_grads_batched pass", "formed_jacobian"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    h = 1e-6
+    flat = x.detach().reshape(-1)
+    out = torch.zeros_like(flat)
+    for j in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[j] = h
+        up, down = f((flat + step).reshape(x.shape)), f((flat - step).reshape(x.shape))
+        out[j] = ((up - down) * v).sum() / (2 * h)
+    return out.reshape(x.shape)
+""", "central differences of the weighted sum", "finite_differences"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    eps = 1e-7
+    columns = []
+    for e in torch.eye(x.numel(), dtype=x.dtype):
+        e = e.reshape(x.shape) * eps
+        columns.append(((f(x + e) - f(x - e)) / (2 * eps)).reshape(-1))
+    J = torch.stack(columns, dim=1)
+    return (v.reshape(-1) @ J).reshape(x.shape)
+""", "J by central differences, then vᵀJ", "finite_differences"),
     # ---------------------------------------------------------------- weighted_upstream
     Impl("weighted_upstream", """
 def weighted_upstream(out):
@@ -325,4 +401,15 @@ def linear_vjp(A, v):
     y.backward(torch.ones_like(y))
     return x.grad
 """, "backward with ones", "upstream_ignored"),
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    J = torch.func.jacrev(lambda x: A @ x)(torch.zeros(A.shape[1], dtype=A.dtype))
+    return J.T @ v
+""", "J = A formed by torch.func.jacrev, then Jᵀv", "formed_jacobian"),
+    Impl("linear_vjp", """
+def linear_vjp(A, v):
+    x = torch.ones(A.shape[1], dtype=A.dtype)
+    J = torch.autograd.functional.jacobian(lambda t: A @ t, x)
+    return v @ J
+""", "J formed row by row by autograd.functional.jacobian", "formed_jacobian"),
 ]

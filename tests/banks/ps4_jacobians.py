@@ -107,6 +107,12 @@ def jacobian_forward(f, x):
     _, jvp_fn = torch.func.linearize(f, x)
     return torch.stack([jvp_fn(e) for e in torch.eye(x.numel(), dtype=x.dtype)], dim=-1)
 """, "torch.func.linearize"),
+    Impl("jacobian_forward", """
+def jacobian_forward(f, x):
+    print("f(x) =", f(x))
+    columns = [torch.func.jvp(f, (x,), (e,))[1] for e in torch.eye(x.numel(), dtype=x.dtype)]
+    return torch.stack(columns, dim=1)
+""", "jvp columns, after printing f(x)"),
     # ---------------------------------------------------------------- cheaper_mode
     Impl("cheaper_mode", """
 def cheaper_mode(n_inputs, n_outputs):
@@ -184,6 +190,23 @@ def batched_jacobian(f, X):
     J = torch.autograd.functional.jacobian(lambda Z: f(Z).sum(0), X)   # (m, N, n), m passes
     return J.transpose(0, 1).contiguous()
 """, "autograd.functional.jacobian of the summed outputs"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    X = X.detach().clone().requires_grad_(True)
+    Y = f(X)
+    print("gradient of the sum:", torch.autograd.grad(Y.sum(), X, retain_graph=True)[0][0])   # for the printout
+    rows = []
+    for k in range(Y.shape[1]):
+        G = torch.zeros_like(Y); G[:, k] = 1.0
+        rows.append(torch.autograd.grad(Y, X, G, retain_graph=True)[0])
+    return torch.stack(rows, dim=1)
+""", "one pass per output column, plus one for a printout"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    def one(x):
+        return f(x.reshape(1, -1)).reshape(-1)
+    return torch.func.vmap(torch.func.jacrev(one), chunk_size=None)(X)
+""", "vmap over jacrev, reshaping each sample"),
     # ---------------------------------------------------------------- matrix_function_derivative
     Impl("matrix_function_derivative", """
 import itertools
@@ -330,6 +353,16 @@ def jacobian_reverse(f, x):
 """, "returns f(x)", "returned_function_value"),
     Impl("jacobian_reverse", """
 def jacobian_reverse(f, x):
+    eps = 1e-6
+    y = f(x)
+    J = torch.zeros(y.numel(), x.numel(), dtype=x.dtype)
+    for j in range(x.numel()):
+        d = torch.zeros_like(x); d[j] = eps
+        J[:, j] = (f(x + d) - f(x - d)) / (2 * eps)
+    return J
+""", "central differences", "finite_differences"),
+    Impl("jacobian_reverse", """
+def jacobian_reverse(f, x):
     raise NotImplementedError()
 """, "the release stub", "not_implemented"),
     # ---------------------------------------------------------------- jacobian_forward
@@ -391,6 +424,18 @@ def jacobian_forward(f, x):
             cols.append(fwAD.unpack_dual(f(fwAD.make_dual(x, t))).primal)
     return torch.stack(cols, dim=1)
 """, "keeps the primal of the dual number", "primal_instead_of_tangent"),
+    Impl("jacobian_forward", """
+def jacobian_forward(f, x):
+    h = 1e-6
+    columns = [(f(x + h * e) - f(x - h * e)) / (2 * h) for e in torch.eye(x.numel(), dtype=x.dtype)]
+    return torch.stack(columns, dim=1)
+""", "central differences, column by column", "finite_differences"),
+    Impl("jacobian_forward", """
+def jacobian_forward(f, x):
+    h = 1e-7
+    y = f(x)
+    return torch.stack([(f(x + h * e) - y) / h for e in torch.eye(x.numel(), dtype=x.dtype)], dim=-1)
+""", "forward differences", "finite_differences"),
     # ---------------------------------------------------------------- cheaper_mode
     Impl("cheaper_mode", """
 def cheaper_mode(n_inputs, n_outputs):
@@ -502,6 +547,43 @@ def batched_jacobian(f, X):
     Y = f(X)
     return torch.autograd.grad(Y.sum(), X)[0]
 """, "per-sample gradient of the summed outputs", "gradient_of_sum"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    one = lambda x: f(x[None])[0]
+    return torch.stack([torch.func.jacfwd(one)(X[s]) for s in range(X.shape[0])])
+""", "jacfwd, one sample at a time", "per_sample_loop"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    blocks = []
+    for chunk in X.split(2):
+        J = torch.func.jacfwd(lambda Z: f(Z).sum(dim=0))(chunk)   # (m, rows, n)
+        blocks.append(J.transpose(0, 1))
+    return torch.cat(blocks)
+""", "jacfwd of the summed outputs, two samples at a time", "per_sample_loop"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    J = torch.func.jacrev(f)(X)                  # (N, m, N, n)
+    s = torch.arange(X.shape[0])
+    return J[s, :, s, :]
+""", "full jacrev, then its diagonal blocks", "formed_batch_jacobian"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    J = torch.autograd.functional.jacobian(f, X)  # (N, m, N, n)
+    return torch.einsum("imin->imn", J)
+""", "autograd.functional.jacobian of the whole batch, then its diagonal", "formed_batch_jacobian"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    return torch.func.jacfwd(lambda Z: f(Z).sum(dim=0))(X).permute(1, 0, 2)
+""", "jacfwd of the summed outputs: a tangent per input of every sample", "formed_batch_jacobian"),
+    Impl("batched_jacobian", """
+def batched_jacobian(f, X):
+    h = 1e-6
+    columns = []
+    for j in range(X.shape[1]):
+        D = torch.zeros_like(X); D[:, j] = h
+        columns.append((f(X + D) - f(X - D)) / (2 * h))
+    return torch.stack(columns, dim=2)
+""", "central differences, one input column for all samples", "finite_differences"),
     # ---------------------------------------------------------------- matrix_function_derivative
     Impl("matrix_function_derivative", """
 import itertools

@@ -480,3 +480,92 @@ def mixed_partial(f, x, y):
     return dxy
 """, "create_graph=True on the second pass too: the result is not detached", "not_detached"),
 ]
+
+# merged from issue10-c
+CORRECT += [
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    x = xs.detach().clone().requires_grad_(True)
+    (d1,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    print("f' at the points:", torch.autograd.grad(f(x).sum(), x)[0])    # an extra pass, for the printout
+    (d2,) = torch.autograd.grad(d1.sum(), x)
+    return d2
+""", "an extra first-derivative pass for a printout"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    print("vᵀ∇f =", float(g @ v), " check:", torch.autograd.grad(g @ v, x, retain_graph=True)[0])
+    return torch.autograd.grad(g @ v, x)[0]
+""", "double backward, with an extra second-order pass for a printout"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    return torch.func.grad(lambda t: torch.func.jvp(f, (t,), (v,))[1])(x)
+""", "reverse over forward: grad of jvp"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    print("H v by torch.autograd.functional.hvp:", torch.autograd.functional.hvp(f, x, v)[1])
+    return torch.autograd.functional.vhp(f, x, v)[1]
+""", "functional.vhp, after printing functional.hvp"),
+]
+
+# merged from issue10-c
+WRONG += [
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    h = 1e-4
+    return (f(xs + h) - 2 * f(xs) + f(xs - h)) / h**2
+""", "central second difference of f", "finite_differences"),
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    def first(t):
+        t = t.detach().clone().requires_grad_(True)
+        f(t).sum().backward()
+        return t.grad
+    h = 1e-6
+    return (first(xs + h) - first(xs - h)) / (2 * h)
+""", "differences of autograd's first derivative", "finite_differences"),
+    Impl("hessian", """
+def hessian(f, x):
+    def grad(z):
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad(f(z), z)[0]
+    h = 1e-6
+    eye = torch.eye(x.numel(), dtype=x.dtype)
+    return torch.stack([(grad(x + h * e) - grad(x - h * e)) / (2 * h) for e in eye])
+""", "differences of autograd gradients", "finite_differences"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    return torch.func.hessian(f)(x) @ v
+""", "torch.func.hessian, then H @ v", "formed_hessian"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    H = torch.autograd.functional.hessian(f, x)
+    return H @ v
+""", "torch.autograd.functional.hessian, then H @ v", "formed_hessian"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    H = torch.autograd.functional.hessian(f, x, vectorize=True)
+    return torch.mv(H, v)
+""", "vectorised functional.hessian, then H v", "formed_hessian"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    eps = 1e-6
+    def grad(z):
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad(f(z), z)[0]
+    return (grad(x + eps * v) - grad(x - eps * v)) / (2 * eps)
+""", "central difference of autograd gradients along v", "finite_differences"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    h = 1e-4
+    def gradient(z):
+        return torch.stack([(f(z + h * e) - f(z - h * e)) / (2 * h) for e in torch.eye(z.numel(), dtype=z.dtype)])
+    return (gradient(x + h * v) - gradient(x - h * v)) / (2 * h)
+""", "central differences of f only", "finite_differences"),
+    Impl("mixed_partial", """
+def mixed_partial(f, x, y):
+    h = 1e-4
+    return (f(x + h, y + h) - f(x + h, y - h) - f(x - h, y + h) + f(x - h, y - h)) / (4 * h * h)
+""", "central mixed difference of f", "finite_differences"),
+]

@@ -6,6 +6,7 @@ import torch
 
 from autograder.probe import library as lib
 
+from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
@@ -66,6 +67,15 @@ def _earlier_unchanged(j, call, ok: bool) -> None:
           detail=mc.message("alias_of_grad"))
 
 
+AUTOGRAD = "f differentiated by autograd"
+_POINTS_HINT = "One backward pass with an upstream vector of ones gives f′ at every point."
+_BATCH_HINT = "One backward pass with an upstream vector of ones gives the gradient of every sample."
+
+
+def _autograd(j, call, what: str, hint: str) -> None:
+    method.record(j, method.autograd_used(call.method, what=what, hint=hint), AUTOGRAD)
+
+
 # ------------------------------------------------------------------ derivative_at_points
 
 def _judge_derivative(j, value, *, xs=None, label="values", what="your result",
@@ -101,6 +111,7 @@ def judge_derivative_at_points(j):
     if call is None:
         return
     _judge_derivative(j, call.value)
+    _autograd(j, call, "f′", _POINTS_HINT)
     _detached(j, call.value)
     j.untouched()
 
@@ -130,6 +141,7 @@ def _three_calls(j, judge_one, reference, point_name: str, *, same: str, another
 def judge_derivative_at_points_repeated(j):
     call = _three_calls(j, _judge_derivative, rm.elementwise_derivative, "xs", same="same xs", another="other points")
     if call is not None:
+        _autograd(j, call, "f′", _POINTS_HINT)
         _detached(j, call.value)
         j.untouched()
 
@@ -173,12 +185,15 @@ def judge_batch_gradient(j):
     if call is None:
         return
     _judge_batch(j, call.value)
+    _autograd(j, call, "the gradients", _BATCH_HINT)
     j.untouched()
 
 
 @rubric("batch_gradient.repeated")
 def judge_batch_gradient_repeated(j):
-    if _three_calls(j, _judge_batch, rm.rowwise_gradient, "X", same="same X", another="another X") is not None:
+    call = _three_calls(j, _judge_batch, rm.rowwise_gradient, "X", same="same X", another="another X")
+    if call is not None:
+        _autograd(j, call, "the gradients", _BATCH_HINT)
         j.untouched()
 
 

@@ -8,6 +8,7 @@ import torch
 
 from autograder.probe import library as lib
 
+from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, describe
@@ -38,8 +39,9 @@ mc.register(
     Misconception("backward_not_once", "more than one backward pass",
                   "`weighted_sensitivity` ran several reverse passes; step 3 asks for `out.backward(v)` once."),
     Misconception("formed_jacobian", "formed the Jacobian to get a VJP",
-                  "your function ran {passes} reverse passes: it built the Jacobian row by row. A "
-                  "vector–Jacobian product needs exactly one pass, `y.backward(v)`, without ever forming J."),
+                  "your function formed the Jacobian J (every row of it: one reverse pass per row, or one batched "
+                  "pass such as `torch.func.jacrev`) to get vᵀJ. A vector–Jacobian product needs one pass with v "
+                  "as the upstream vector, `y.backward(v)`, without ever forming J."),
 )
 
 
@@ -66,12 +68,17 @@ def _judge_vjp_value(j, call, label="values"):
     return ok, expected
 
 
+AUTOGRAD = "f differentiated by autograd"
+_AUTOGRAD_HINT = "Differentiate f with one reverse pass: `y.backward(v)` or `torch.autograd.grad(y, x, v)`."
+
+
 @rubric("vjp")
 def judge_vjp(j):
     call = j.call()
     if call is None:
         return
     _judge_vjp_value(j, call)
+    method.record(j, method.autograd_used(call.method, what="vᵀJ", hint=_AUTOGRAD_HINT), AUTOGRAD)
     j.untouched()
 
 
@@ -81,15 +88,8 @@ def judge_vjp_one_pass(j):
     if call is None:
         return
     _judge_vjp_value(j, call)
-    passes = call.reverse_passes
-    if passes == 1:
-        j.add("one reverse pass", True, weight=0.5)
-    elif passes == 0:
-        j.fail("one reverse pass", "no_autograd", weight=0.5,
-               detail="your function ran no reverse pass through f: a VJP comes from one backward pass "
-                      "(`y.backward(v)` or `torch.autograd.grad(y, x, v)`).")
-    else:
-        j.fail("one reverse pass", "formed_jacobian", weight=0.5, passes=passes)
+    m = rm.value(j.inputs["f"], j.inputs["x"]).numel()
+    method.record(j, method.vjp(call.method, m), "one reverse pass with v, J never formed")
     j.untouched()
 
 
@@ -99,6 +99,7 @@ def judge_vjp_repeated(j):
     if call is None:
         return
     ok, expected = _judge_vjp_value(j, call, label="first call")
+    method.record(j, method.autograd_used(call.method, what="vᵀJ", hint=_AUTOGRAD_HINT), AUTOGRAD)
     f, x, v_again = j.inputs["f"], j.inputs["x"], j.inputs["v_again"]
     expected_again = rm.vjp(f, x, v_again)
     again = j.call("again", what="second call")
@@ -318,8 +319,5 @@ def judge_linear_vjp(j):
     j.tensor(call.value, expected, candidates=candidates, shape_hint="Aᵀv has the shape of x",
                   shape_candidates=[("wrong_values", (A.shape[0],),
                                      {"message": "That is the shape of y = A x: did you return y, or A v?"})])
-    if call.reverse_passes >= 1:
-        j.add("obtained through an autograd pass", True, weight=0.5)
-    else:
-        j.fail("obtained through an autograd pass", "no_autograd", weight=0.5)
+    method.record(j, method.linear_vjp(call, A.shape[0]), "obtained through an autograd pass, J never formed")
     j.untouched()

@@ -173,8 +173,11 @@ def _judge_n(j, call, n: int, *, label: str, what: str = "your result", extra_ca
 
 
 def _pass_count(j, call, n: int, *, label: str = "runs n backward passes") -> None:
+    """At least n reverse passes (backward / autograd.grad calls) for the n-fold gradient: fewer means it was
+    scaled by a formula. More only matter when they change the result, which the value check sees (a pass for
+    a printout does not)."""
     passes = call.reverse_passes
-    if passes == n:
+    if passes >= n:
         j.add(label, True, weight=0.25, core=False)
     elif passes == 0:
         j.add(label, False, weight=0.25, core=False, misconception="no_autograd",
@@ -182,7 +185,8 @@ def _pass_count(j, call, n: int, *, label: str = "runs n backward passes") -> No
                      "`out.backward(...)` leave in `inp.grad`, not a formula.")
     else:
         j.add(label, False, weight=0.25, core=False, misconception="wrong_pass_count",
-              detail=f"your function ran {passes} reverse pass{'es' if passes != 1 else ''} for n = {n}; call "
+              detail=f"your function ran {passes} reverse pass{'es' if passes != 1 else ''} (backward or "
+                     f"`torch.autograd.grad` calls) for n = {n}; call "
                      "`out.backward(...)` exactly n times.")
 
 

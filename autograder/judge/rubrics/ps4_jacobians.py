@@ -10,6 +10,7 @@ import torch
 from autograder.probe.contract import VMAP_OVER_REVERSE_ONLY
 from autograder.probe.scenarios.ps4_jacobians import pair_label
 
+from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import describe, fmt_shape
@@ -65,6 +66,14 @@ mc.register(
                   "a one-hot vector, so all {directions} were mixed together."),
     Misconception("too_many_passes", "more passes than needed",
                   "your function ran {passes} reverse passes where {limit} suffice{why}."),
+    Misconception("per_sample_loop", "a loop over the samples",
+                  "your function differentiated f one sample (or a few samples) at a time, in a Python loop over "
+                  "the batch. Samples do not interact: differentiate f on the whole batch at once (m reverse "
+                  "passes, one-hot column k for every sample), or `torch.func.vmap` over the samples."),
+    Misconception("formed_batch_jacobian", "formed the Jacobian of the whole batch",
+                  "your function formed the Jacobian of the whole batch, (N·m) × (N·n) and mostly zeros, and kept "
+                  "its diagonal blocks. Samples do not interact: m passes (one-hot column k for every sample), or "
+                  "`torch.func.vmap` over the samples, give only the blocks."),
     Misconception("swapped_modes", "forward and reverse costs swapped",
                   "forward and reverse are swapped: a full Jacobian needs one forward pass (JVP) per *input* "
                   "and one reverse pass (VJP) per *output*."),
@@ -114,7 +123,16 @@ def _values(j, value, expected, *, label="values", weight=1.0, candidates=(), sh
 
 # ------------------------------------------------------------------ jacobian_reverse / jacobian_forward
 
-def _judge_jacobian(j, mode):
+AUTOGRAD = "f differentiated by autograd"
+_HINTS = {"reverse": "Build J row by row with reverse passes, one one-hot upstream vector per output.",
+          "forward": "Build J column by column with forward-mode JVPs, one one-hot tangent per input.",
+          "batched": "One reverse pass per output column k, with an upstream vector that is one in column k for "
+                     "every sample, gives row k of all N Jacobians at once."}
+_ONE_MODE = {"reverse": (method.jacobian_reverse, "reverse mode only"),
+             "forward": (method.jacobian_forward, "forward mode only, no backward pass")}
+
+
+def _judge_jacobian(j, mode, *, one_mode: bool = False):
     f, x = j.inputs["f"], j.inputs["x"]
     call = j.call()
     if call is None:
@@ -154,6 +172,11 @@ def _judge_jacobian(j, mode):
                     "rows and columns are swapped: the Jacobian of f: ℝⁿ → ℝᵐ is m × n, and the JVP J eⱼ with "
                     "the one-hot tangent eⱼ is its column j, so it belongs in J[:, j] (`torch.stack(columns, "
                     "dim=1)`). You returned the transpose.")
+    if one_mode:
+        rule, label = _ONE_MODE[mode]
+        method.record(j, rule(call.method), label)
+    else:
+        method.record(j, method.autograd_used(call.method, what="J", hint=_HINTS[mode]), AUTOGRAD)
     j.untouched()
 
 
@@ -172,6 +195,18 @@ def judge_jacobian_reverse(j):
 @rubric("jacobian_forward")
 def judge_jacobian_forward(j):
     _judge_jacobian(j, "forward")
+
+
+@rubric("jacobian_reverse.one_mode")
+def judge_jacobian_reverse_one_mode(j):
+    """On a reverse-only f: forward mode raises there; the method check sees what does not raise."""
+    _judge_jacobian(j, "reverse", one_mode=True)
+
+
+@rubric("jacobian_forward.one_mode")
+def judge_jacobian_forward_one_mode(j):
+    """On a forward-only f: reverse mode raises there; the method check sees what does not raise."""
+    _judge_jacobian(j, "forward", one_mode=True)
 
 
 # ------------------------------------------------------------------ cheaper_mode
@@ -235,7 +270,7 @@ def judge_cheaper_mode(j):
 
 # ------------------------------------------------------------------ batched_jacobian
 
-def _judge_batched(j):
+def _judge_batched(j, *, vectorised: bool = False):
     f, X = j.inputs["f"], j.inputs["X"]
     call = j.call()
     if call is None:
@@ -261,8 +296,13 @@ def _judge_batched(j):
                 .replace("`x.grad`", "`X.grad`"), part="row")
     j.rediagnose("rows_alias_grad", mc.message("rows_alias_grad", part="row").replace("`x.grad", "`X.grad"),
                 part="row")
+    if vectorised:
+        method.record(j, method.batched_jacobian(call.method, N, n, m),
+                      f"the whole batch at once: no loop over the samples, at most m = {m} reverse passes")
+    else:
+        method.record(j, method.autograd_used(call.method, what="the Jacobians", hint=_HINTS["batched"]),
+                      AUTOGRAD)
     j.untouched()
-    return call, m
 
 
 @rubric("batched_jacobian")
@@ -272,17 +312,7 @@ def judge_batched_jacobian(j):
 
 @rubric("batched_jacobian.passes")
 def judge_batched_passes(j):
-    judged = _judge_batched(j)
-    if judged is None:
-        return
-    call, m = judged
-    passes = call.reverse_passes
-    if passes <= m:
-        j.add(f"at most m = {m} reverse passes", True, weight=0.5)
-    else:
-        j.fail(f"at most m = {m} reverse passes", "too_many_passes", weight=0.5, passes=passes, limit=m,
-               why=(": rows of different samples are independent, so one pass whose upstream vector is one in "
-                    "output column k for *every* sample gives row k of all N Jacobians at once"))
+    _judge_batched(j, vectorised=True)
 
 
 # ------------------------------------------------------------------ matrix_function_derivative

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
@@ -38,10 +39,11 @@ mc.register(
                   "You returned an n × n matrix (the Hessian?) instead of the vector H v, which has the shape of "
                   "x. Compute H v directly, without forming H."),
     Misconception("formed_hessian", "formed H to get H v",
-                  "Your function ran {passes} reverse passes for n = {n}: it seems to build H row by row "
-                  "(n + 1 passes) and then multiply by v. A Hessian–vector product needs a fixed number of "
-                  "passes, whatever n is: two (∇f with `create_graph=True`, then the gradient of ∇f·v), or one "
-                  "reverse pass and forward mode (`torch.func.jvp(torch.func.grad(f), (x,), (v,))`)."),
+                  "Your function formed the Hessian H (every row of it: one pass per row, or a batched "
+                  "`torch.func.hessian` / `torch.autograd.functional.hessian`) and then multiplied by v. A "
+                  "Hessian–vector product needs one direction, v, whatever n is: the gradient of ∇f·v (∇f with "
+                  "`create_graph=True`), or forward over reverse (`torch.func.jvp(torch.func.grad(f), (x,), "
+                  "(v,))`)."),
     Misconception("unused_input", "separable f: unused input not turned into zeros",
                   "{message}"),
     Misconception("returned_first_derivative", "returned f′ instead of f″",
@@ -109,6 +111,18 @@ register_errors(
 )
 
 
+AUTOGRAD = "f differentiated by autograd"
+_TWICE = "Differentiate twice with autograd, the first time with `create_graph=True`."
+
+
+def _autograd(j, call, expected: torch.Tensor, what: str, hint: str = _TWICE) -> None:
+    """Let autograd differentiate f, twice: finite differences of f fail, and so do differences of its first
+    derivative, unless the second derivative is zero (then no second-order sweep can reach f: the first
+    derivative does not depend on the input)."""
+    order = 2 if bool((expected != 0).any()) else 1
+    method.record(j, method.autograd_used(call.method, what=what, hint=hint, order=order), AUTOGRAD)
+
+
 def _returned_none(j, call, hint: str, key: str = "wrong_values") -> bool:
     """Record a failure with ``hint`` if the function returned None (what `allow_unused=True` gives)."""
     if isinstance(call.value, OtherValue) and call.value.kind == "none":
@@ -144,6 +158,7 @@ def judge_second_derivative(j):
     j.tensor(call.value, expected, candidates=candidates,
              shape_hint="one second derivative per point: the shape of xs",
              dtype_hint="Keep the input's dtype.")
+    _autograd(j, call, expected, "f″")
     j.detached(call.value)
     j.untouched()
 
@@ -189,6 +204,7 @@ def judge_hessian(j):
     hint = "n × n for x with n entries" + (" — for n = 1 that is still a (1, 1) matrix" if n == 1 else "")
     j.tensor(call.value, expected, candidates=candidates, shape_hint=hint,
              dtype_hint="Keep the input's dtype.")
+    _autograd(j, call, expected, "H", "Build ∇f with `create_graph=True`, then differentiate each of its entries.")
     j.untouched()
 
 
@@ -213,16 +229,17 @@ def _hvp_value(j, call, *, label: str = "values", what: str = "your result") -> 
     return ok, expected
 
 
+_HVP_HINT = "Compute ∇f with `create_graph=True`, then differentiate ∇f·v."
+
+
 @rubric("hvp")
 def judge_hvp(j):
     call = j.call()
     if call is None:
         return
-    _hvp_value(j, call)
+    _, expected = _hvp_value(j, call)
+    _autograd(j, call, expected, "H v", _HVP_HINT)
     j.untouched()
-
-
-PASS_LIMIT = 3   # double backward: 2; torch.autograd.functional.hvp: 3; forming H row by row: n + 1
 
 
 @rubric("hvp.passes")
@@ -230,14 +247,8 @@ def judge_hvp_passes(j):
     call = j.call()
     if call is None:
         return
-    ok, _ = _hvp_value(j, call)
-    n = j.inputs["x"].numel()
-    passes = call.reverse_passes
-    label = "a fixed number of reverse passes, independent of n"
-    if passes > PASS_LIMIT:
-        j.fail(label, "formed_hessian", weight=0.5, passes=passes, n=n)
-    elif ok:                      # a wrong answer earns nothing for being cheap
-        j.add(label, True, weight=0.5)
+    _hvp_value(j, call)
+    method.record(j, method.hvp(call.method, j.inputs["x"].numel()), "second-order AD along v, H never formed")
     j.untouched()
 
 
@@ -247,6 +258,7 @@ def judge_hvp_repeated(j):
     if call is None:
         return
     ok, expected = _hvp_value(j, call, label="first call")
+    _autograd(j, call, expected, "H v", _HVP_HINT)
     again = j.call("again", what="second call")
     first = _tensor_or_none(call.value)
     second = _tensor_or_none(again.value) if again is not None else None
@@ -293,5 +305,7 @@ def judge_mixed_partial(j):
     ]
     j.tensor(call.value, expected, candidates=candidates, shape_hint="one mixed partial per point: the shape of x",
              dtype_hint="Keep the input's dtype.")
+    _autograd(j, call, expected, "∂²f/∂x∂y",
+              "Differentiate ∂f/∂x (computed with `create_graph=True`) with respect to y.")
     j.detached(call.value)
     j.untouched()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import library as lib
+from ..method_tap import observed
 from ..scenario import Scenario, randn, register, uniform
 
 F64, F32 = torch.float64, torch.float32
@@ -16,6 +17,7 @@ class SeedQuadratics:
 
     __name__ = "seed_quadratics"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([x[0] ** 2, x[0] * x[1], x[1] ** 2])
 
@@ -53,12 +55,12 @@ def _one_input(g, d):          # ℝ¹ → ℝ³
     return lib.Affine(randn(g, 3, 1, dtype=d), randn(g, 3, dtype=d))
 
 
-def _rev(sid, title, build, weight=1.0):
-    return Scenario(sid, "jacobian_reverse", title, build, weight=weight)
+def _rev(sid, title, build, weight=1.0, rubric=""):
+    return Scenario(sid, "jacobian_reverse", title, build, weight=weight, rubric=rubric)
 
 
-def _fwd(sid, title, build, weight=1.0):
-    return Scenario(sid, "jacobian_forward", title, build, weight=weight)
+def _fwd(sid, title, build, weight=1.0, rubric=""):
+    return Scenario(sid, "jacobian_forward", title, build, weight=weight, rubric=rubric)
 
 
 REVERSE_VISIBLE = [
@@ -80,7 +82,8 @@ REVERSE_HIDDEN = [
     _rev("jacobian_reverse/one-input-f32", "a single input, f: ℝ¹ → ℝ³ (J is 3 × 1), float32",
          _map_inputs(_one_input, 1, F32)),
     _rev("jacobian_reverse/reverse-only", "f: ℝ³ → ℝ⁵ that supports only reverse mode (VJPs), float64",
-         _map_inputs(lambda g, d: lib.ReverseOnly(randn(g, 5, 3, dtype=d)), 3, F64), weight=2.0),
+         _map_inputs(lambda g, d: lib.ReverseOnly(randn(g, 5, 3, dtype=d)), 3, F64), weight=2.0,
+         rubric="jacobian_reverse.one_mode"),
 ]
 
 _VISIBLE_W = [[1.0, -2.0], [0.5, 0.0], [3.0, 1.0]]
@@ -103,10 +106,12 @@ FORWARD_HIDDEN = [
          _map_inputs(_one_input, 1, F64)),
     _fwd("jacobian_forward/forward-only-f64",
          "f: ℝ³ → ℝ⁵ that supports only forward mode (JVPs), float64",
-         _map_inputs(lambda g, d: lib.ForwardOnly(randn(g, 5, 3, dtype=d)), 3, F64), weight=3.0),
+         _map_inputs(lambda g, d: lib.ForwardOnly(randn(g, 5, 3, dtype=d)), 3, F64), weight=3.0,
+         rubric="jacobian_forward.one_mode"),
     _fwd("jacobian_forward/forward-only-wide-f32",
          "f: ℝ⁶ → ℝ² that supports only forward mode (JVPs), float32",
-         _map_inputs(lambda g, d: lib.ForwardOnly(randn(g, 2, 6, dtype=d, scale=0.5)), 6, F32), weight=2.0),
+         _map_inputs(lambda g, d: lib.ForwardOnly(randn(g, 2, 6, dtype=d, scale=0.5)), 6, F32), weight=2.0,
+         rubric="jacobian_forward.one_mode"),
 ]
 
 # ------------------------------------------------------------------ cheaper_mode(n_inputs, n_outputs)
@@ -180,8 +185,9 @@ BATCHED_HIDDEN = [
     _bat("batched_jacobian/single-sample", "a batch of one sample (N = 1), n = 2 → m = 5, float64",
          _batch(_tanh_rows(5, 2), 1, 2, F64)),
     _bat("batched_jacobian/passes",
-         "N = 12 samples of the tutorial's map with at most m = 3 reverse passes (rows are independent)",
-         _batch(_seed_vector, 12, 2, F64), weight=1.5, rubric="batched_jacobian.passes"),
+         "N = 12 samples of tanh(W x), n = 5 inputs → m = 4 outputs: the whole batch at once, at most m reverse "
+         "passes (rows are independent)",
+         _batch(_tanh_rows(4, 5), 12, 5, F64), weight=1.5, rubric="batched_jacobian.passes"),
 ]
 
 # ------------------------------------------------------------------ matrix_function_derivative(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import library as lib
+from ..method_tap import observed
 from ..scenario import Scenario, randn, register, uniform
 
 F64, F32 = torch.float64, torch.float32
@@ -19,6 +20,7 @@ class QuarticBowl:
         self.c = c
         self.__name__ = "quartic_bowl"
 
+    @observed
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return 0.25 * (x @ x) ** 2 + (self.c * x**3).sum() / 3
 
@@ -28,6 +30,7 @@ class Separable:
 
     __name__ = "separable"
 
+    @observed
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.sin(x) + y**3
 
@@ -143,7 +146,7 @@ HVP_HIDDEN = [
     _hvp("hvp/logsumexp-f32", "f(x) = log Σ exp(xᵢ), n = 6, float32", _scalar_inputs("logsumexp", 6, F32, True)),
     _hvp("hvp/bowl-f64", "f(x) = ¼ (xᵀx)² + ⅓ Σ cᵢ xᵢ³, n = 4, float64", _scalar_inputs("bowl", 4, F64, True)),
     _hvp("hvp/field-f32", "the non-symmetric-A field with n = 7, float32", _scalar_inputs("field", 7, F32, True)),
-    _hvp("hvp/passes", "n = 10: a fixed number of reverse passes (H is never formed row by row)",
+    _hvp("hvp/passes", "n = 10: H v without forming H (neither row by row nor with a Hessian function)",
          _scalar_inputs("field", 10, F64, True), rubric="hvp.passes"),
     _hvp("hvp/repeated", "called twice with the same arguments: same answer, earlier result unchanged",
          _scalar_inputs("bowl", 3, F64, True), rubric="hvp.repeated", steps=_repeat_steps),
