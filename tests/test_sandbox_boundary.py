@@ -125,19 +125,22 @@ def test_the_zygote_has_no_socket_path_and_accepts_only_the_graders_connections(
             [sys.executable, "-c", "import socket, sys\n"
              "link = socket.socket(fileno=int(sys.argv[1]))\n"
              "a, b = socket.socketpair()\n"
+             # The request is written before the connection is handed over, so it is already
+             # waiting when the zygote looks at the peer: no race between the send and the refusal.
+             "a.sendall(b'{\"op\": \"status\", \"pid\": 1}\\n')\n"
              "socket.send_fds(link, [b'x'], [b.fileno()])\n"
              "b.close()\n"
-             "a.sendall(b'{\"op\": \"status\", \"pid\": 1}\\n')\n"
              "a.settimeout(120)\n"
              "try:\n    said = a.recv(100)\n"
              "except ConnectionResetError:\n    said = b''\n"   # closed by the zygote with the request unread
              "print('answered' if said else 'refused')\n", str(there.fileno())],
-            pass_fds=(there.fileno(),), stdout=subprocess.PIPE, text=True)
+            pass_fds=(there.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         there.close()
         _, fds, _, _ = socket.recv_fds(here, 1, 1)
         socket.send_fds(zygote._control, [b"c"], fds)   # hand the stranger's connection to the zygote
         os.close(fds[0])
-        out, _ = stranger.communicate(timeout=180)
+        out, err = stranger.communicate(timeout=180)
+        assert stranger.returncode == 0, f"the stranger process failed: {err}"
         assert out.strip() == "refused", "the zygote answered a connection that the grader did not make"
         assert mine.request(op="status", pid=1)["running"] is False  # and it still serves the grader
     finally:
