@@ -28,8 +28,8 @@ from autograder.probe.contract import RESULT_LABEL, Status
 
 from . import misconceptions as mc
 from .compare import compare_tensor, describe, tolerance
-from .record import Call, ErrorValue, Observation, OtherValue, SequenceValue, TensorValue
-from .torch_errors import explain_error, raised, sentence
+from .record import Call, Cut, ErrorValue, Observation, OtherValue, SequenceValue, TensorValue
+from .torch_errors import explain_error, first_line, raised, sentence
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,36 @@ def error_rules(module: str) -> tuple[ErrorRule, ...]:
     return _ERROR_RULES.get(module, ())
 
 
+# ------------------------------------------------------------------------------------------ graph cuts
+
+# Failures that are the symptom of a gradient that never arrived. When the probe saw the graph cut in the
+# same call (``record.Cut``), the cut is named as their cause instead.
+MISSING_GRADIENT = frozenset({"returned_none", "non_leaf_grad_none", "all_zeros", "not_connected",
+                              "missing_create_graph", "disconnected_zeros"})
+
+_CUT = {
+    ("detach", "intermediate"): "`.detach()` was called on an intermediate result (or the output) that the "
+                                "gradient has to flow through",
+    ("detach", "leaf"): "`.detach()` was called on the input, and the result was computed from the detached copy",
+    ("data", "intermediate"): "`.data` was taken of an intermediate result (or the output) that the gradient "
+                              "has to flow through",
+    ("data", "leaf"): "`.data` was taken of the input, and the result was computed from it",
+}
+_NO_GRAD = "a step the gradient has to flow through was computed under `torch.no_grad()`"
+_SYMPTOM = {
+    "grad_none": "the input's `.grad` stayed None (it is a leaf, so `retain_grad()` would not help: no pass "
+                 "ever reached it)",
+    "unreached_input": "`torch.autograd.grad(..., allow_unused=True)` returned None for it",
+    "detached_root": "the backward pass started from a tensor that no longer requires grad",
+}
+
+
+def cut_explanation(cut: Cut) -> str:
+    """The catalogue's ``graph_cut`` message for one recorded cut."""
+    how = _NO_GRAD if cut.via == "no_grad" else _CUT[(cut.via, cut.where)]
+    return mc.message("graph_cut", cut=how, symptom=_SYMPTOM[cut.symptom])
+
+
 # ------------------------------------------------------------------------------------------ judgement
 
 class Judgement:
@@ -146,6 +176,7 @@ class Judgement:
         self.errors = tuple(errors)
         self._findings: list[Finding] = []
         self._failed_hard = False
+        self._call: Call | None = None        # the call judged now (the last one ``call`` returned or explained)
 
     # ------------------------------------------------------------------ state (read-only)
     @property
@@ -163,6 +194,11 @@ class Judgement:
         return not any(f.core for f in self._findings)
 
     @property
+    def current_call(self) -> Call | None:
+        """The call judged now: the last one ``call`` returned or explained."""
+        return self._call
+
+    @property
     def has_primary(self) -> bool:
         """A finding marked as the scenario's primary result was recorded."""
         return any(f.primary for f in self._findings)
@@ -170,10 +206,14 @@ class Judgement:
     # ------------------------------------------------------------------ recording
     def add(self, label: str, passed: bool, *, weight: float = 1.0, detail: str = "",
             misconception: str | None = None, core: bool = True, hard: bool = False,
-            primary: bool = False) -> bool:
+            primary: bool = False, missing_gradient: bool = False) -> bool:
         """Record a finding; a failed one recorded with ``hard=True`` fails the whole scenario.
         ``primary=True`` marks the scenario's primary result (only the first such finding counts as it;
-        a primary finding is always core)."""
+        a primary finding is always core). A failure that means a gradient never arrived (its key is in
+        ``MISSING_GRADIENT``, or ``missing_gradient=True``) is diagnosed as ``graph_cut`` when the probe saw
+        the current call cut the graph."""
+        if not passed and (missing_gradient or misconception in MISSING_GRADIENT):
+            detail, misconception = self._cut_diagnosis(detail, misconception)
         self._findings.append(Finding(label, bool(passed), weight, "" if passed else detail,
                                       None if passed else misconception, core or primary, primary))
         if hard and not passed:
@@ -181,10 +221,10 @@ class Judgement:
         return bool(passed)
 
     def fail(self, label: str, key: str, detail: str | None = None, *, weight: float = 1.0,
-             hard: bool = False, primary: bool = False, **fields) -> bool:
+             hard: bool = False, primary: bool = False, missing_gradient: bool = False, **fields) -> bool:
         """Record a failure diagnosed as ``key``; ``detail`` defaults to its message filled with ``fields``."""
         return self.add(label, False, weight=weight, detail=detail or mc.message(key, **fields),
-                        misconception=key, hard=hard, primary=primary)
+                        misconception=key, hard=hard, primary=primary, missing_gradient=missing_gradient)
 
     def explain_last(self, extra: str, *, when: str | None = None, misconception: str | None = None) -> bool:
         """Append ``extra`` to the explanation of the last finding if it failed (with ``when``: only if it
@@ -207,6 +247,19 @@ class Judgement:
         self._findings[-1] = replace(last, detail=last.detail.replace(mc.message(key, **fields), text))
         return True
 
+    def _cut_diagnosis(self, detail: str, key: str | None) -> tuple[str, str | None]:
+        cuts = self._call.cuts if self._call is not None else ()
+        if not cuts:
+            return detail, key
+        why = cut_explanation(cuts[0])
+        error = self._call.error
+        if error is not None:
+            said = f"`{self.function}` raised {error.type}: {first_line(error.message).rstrip('.')}."
+            return f"{said} Diagnosis: {why}", "graph_cut"
+        if " Diagnosis: " in detail:
+            return f"{detail.split(' Diagnosis: ')[0]} Diagnosis: {why}", "graph_cut"
+        return why[0].upper() + why[1:], "graph_cut"
+
     def _last_failure(self, key: str | None) -> Finding | None:
         last = self._findings[-1] if self._findings else None
         if last is None or last.passed or (key is not None and last.misconception != key):
@@ -221,6 +274,7 @@ class Judgement:
         rubric module's ``ErrorRule``s first, then by the shared table of ``torch_errors``.
         """
         call = self.obs.calls.get(label)
+        self._call = call
         first = self.first_check
         if call is None:
             if self.obs.status == Status.TIMEOUT:
@@ -289,7 +343,9 @@ class Judgement:
             if found is not None:
                 key, why = found
                 detail = f"{detail} Diagnosis: {why}"
-        return self.add(label, False, weight=weight, detail=detail, misconception=key, hard=hard, primary=primary)
+        missing = isinstance(actual, OtherValue) and actual.kind == "none"   # a gradient that never arrived?
+        return self.add(label, False, weight=weight, detail=detail, misconception=key, hard=hard, primary=primary,
+                        missing_gradient=missing)
 
     def unpack(self, value: Any, n: int, *, what: str = "your function", weight: float = 1.0,
                label: str = "returns a pair", hard: bool = True) -> list | None:

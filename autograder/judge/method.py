@@ -256,8 +256,14 @@ def hvp(method: MethodRecord | None, n: int) -> MethodFinding | None:
 
 
 def record(j, finding: MethodFinding | None, label: str, *, weight: float = 0.5) -> None:
-    """Record ``finding`` on the judgement ``j`` as a core finding (nothing when it is None)."""
+    """Record ``finding`` on the judgement ``j`` as a core finding (nothing when it is None).
+
+    "No AD reached f" is no evidence of finite differences when the call cut the graph: the cut kept the
+    passes away from f, and the value finding names the cut."""
     if finding is None:
+        return
+    current = j.current_call
+    if not finding.passed and finding.key == "finite_differences" and current is not None and current.cuts:
         return
     if finding.passed:
         j.add(label, True, weight=weight)

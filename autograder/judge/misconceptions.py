@@ -130,6 +130,20 @@ _ENTRIES = [
                   "your function computed the derivative from values of `f` (finite differences?): no backward "
                   "pass and no forward-mode tangent went through `f`. The exercise asks for automatic "
                   "differentiation: let autograd (or `torch.func`) differentiate `f`."),
+    Misconception("graph_cut", "autograd graph cut (detach / .data / no_grad)",
+                  "the autograd graph was cut: {cut}, so no backward pass could reach the input, and "
+                  "{symptom}. A gradient flows only along the graph: keep every step from the input to the "
+                  "output connected (no `.detach()`, `.data` or `torch.no_grad()` in between), and detach only "
+                  "the final result you return."),
+    Misconception("finite_difference_values", "finite-difference approximation instead of an exact derivative",
+                  "your result is off by exactly the error a {scheme} finite difference with a step of about "
+                  "h = {h} makes (largest error {error}): it approximates the derivative from values of f. "
+                  "Automatic differentiation gives the derivative exactly, up to rounding: let autograd (or "
+                  "`torch.func`) differentiate f."),
+    Misconception("extra_backward_pass", "an extra backward pass added another VJP",
+                  "your result is the expected vᵀJ plus {other} of the same function: an extra backward pass "
+                  "{with_what} left its gradient in `.grad`, and the pass with v added to it. Run only the pass "
+                  "with v (zero `.grad` before it, or use `torch.autograd.grad`, which never accumulates)."),
     Misconception("returned_function_value", "returned f(x) instead of its derivative",
                   "you returned the function's values f(x), not its derivative."),
     Misconception("non_leaf_grad_none", "read .grad of a non-leaf",
@@ -195,9 +209,20 @@ def diagnose(actual: torch.Tensor, expected: torch.Tensor, candidates: Iterable[
     """Which misconception explains ``actual``? Returns (key, message) or None.
 
     Candidates are tried in order (most specific first); then generic patterns: a constant factor,
-    a flipped sign, all zeros, a transpose.
+    a flipped sign, all zeros, a transpose. A candidate may also be an object that examines the value
+    itself (``diagnosis.FiniteDifferences``, ``diagnosis.ExtraPass``): called with (actual, expected), it
+    returns (key, message) or None.
     """
-    for key, value, fields in candidates:
+    for entry in candidates:
+        if not isinstance(entry, tuple):
+            try:
+                found = entry(actual, expected)
+            except Exception:
+                found = None
+            if found is not None:
+                return found
+            continue
+        key, value, fields = entry
         try:
             wrong = value() if callable(value) else value
         except Exception:

@@ -19,10 +19,15 @@ from autograder.probe.contract import (
     AD_STATES,
     AUTOGRAD_KEYS,
     CALL_KEYS,
+    CUT_KEYS,
+    CUT_SYMPTOMS,
+    CUT_VIA,
+    CUT_WHERE,
     DTYPE_NAMES,
     ERROR_KEYS,
     EVALUATION_KEYS,
     FRAME_KEYS,
+    MAX_CUTS,
     MAX_EVALUATION_KINDS,
     MAX_SWEEP_ORDER,
     METHOD_KEYS,
@@ -125,6 +130,15 @@ class MethodRecord:
     incomplete: bool = False                                    # the counts are not to be trusted
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A cut in the autograd graph that made a gradient go missing (``probe.graph_cuts``)."""
+
+    via: str        # contract.CUT_VIA
+    where: str      # contract.CUT_WHERE
+    symptom: str    # contract.CUT_SYMPTOMS
+
+
 @dataclass
 class Call:
     value: Any = None
@@ -133,6 +147,7 @@ class Call:
     reverse_directions: int | None = None     # directions those passes carried (None: not known)
     autograd_names: dict = field(default_factory=dict)
     method: MethodRecord | None = None        # None: no test function of ours was evaluated
+    cuts: tuple[Cut, ...] = ()                # graph cuts seen with the gradient they made go missing
     stdout: str = ""
     stderr: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -350,6 +365,7 @@ def decode_call(info: Any) -> Call:
     names = autograd.get("names", {})
     _require(isinstance(names, dict) and len(names) <= MAX_ENTRIES, "bad autograd names")
     call.autograd_names = {_text(k, "name", 50): _count(v, "autograd count", 10**9) for k, v in names.items()}
+    call.cuts = _cuts(autograd.get("cuts", []))
     printed = info.get("printed", {})
     _require(isinstance(printed, dict), "bad printed")
     _keys(printed, PRINTED_KEYS, "printed")
@@ -365,6 +381,18 @@ def decode_call(info: Any) -> Call:
     if "method" in info:
         call.method = decode_method(info["method"])
     return call
+
+
+def _cuts(value: Any) -> tuple[Cut, ...]:
+    _require(isinstance(value, list) and len(value) <= MAX_CUTS, "bad cuts")
+    found = []
+    for entry in value:
+        _require(isinstance(entry, dict), "bad cut")
+        _keys(entry, CUT_KEYS, "a cut")
+        cut = Cut(entry.get("via"), entry.get("where"), entry.get("symptom"))
+        _require(cut.via in CUT_VIA and cut.where in CUT_WHERE and cut.symptom in CUT_SYMPTOMS, "bad cut")
+        found.append(cut)
+    return tuple(found)
 
 
 def _flag(value: Any, what: str) -> bool:

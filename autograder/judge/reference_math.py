@@ -77,3 +77,63 @@ def partials(f, x: torch.Tensor, y: torch.Tensor):
         "dx": mapped(fx), "dy": mapped(fy),
         "dxx": mapped(tf.grad(fx, 0)), "dxy": mapped(tf.grad(fx, 1)), "dyy": mapped(tf.grad(fy, 1)),
     }
+
+
+# ---------------------------------------------------------------------- finite differences
+# What a student who approximates a derivative from values would get, with step h, in float64: the judge
+# compares the pattern of their error with these (``diagnosis.FiniteDifferences``), never their values.
+
+def _difference(g, x: torch.Tensor, step: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    with torch.no_grad():
+        if scheme == "central":
+            return (g(x + step) - g(x - step)) / (2 * h)
+        return (g(x + step) - g(x)) / h
+
+
+def difference_jacobian(g, x: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    """J of ``g`` at x by differences along each input (shape: g(x).shape + x.shape)."""
+    x = x.detach().to(torch.float64)
+    columns = []
+    for k in range(x.numel()):
+        step = torch.zeros_like(x).reshape(-1)
+        step[k] = h
+        columns.append(_difference(g, x, step.reshape(x.shape), h, scheme))
+    stacked = torch.stack(columns, dim=-1)              # g(x).shape + (n,)
+    return stacked.reshape(*stacked.shape[:-1], *x.shape)
+
+
+def difference_derivative(f, xs: torch.Tensor, h: float, scheme: str, order: int = 1) -> torch.Tensor:
+    """The elementwise derivative of order ``order`` at every point, the last differentiation by differences."""
+    xs = xs.detach().to(torch.float64)
+    g = plain(f)
+    for _ in range(order - 1):
+        g = _elementwise_grad(g)
+    return _difference(g, xs, torch.full_like(xs, h), h, scheme)
+
+
+def difference_rowwise_gradient(f, X: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    """Per-sample gradients of a row-wise scalar function by differences along each column."""
+    X = X.detach().to(torch.float64)
+    columns = []
+    for k in range(X.shape[1]):
+        step = torch.zeros_like(X)
+        step[:, k] = h
+        columns.append(_difference(plain(f), X, step, h, scheme))
+    return torch.stack(columns, dim=1)
+
+
+def difference_vjp(f, x: torch.Tensor, v: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    J = difference_jacobian(plain(f), x, h, scheme)
+    out = J.reshape(v.numel(), x.numel())
+    return (v.detach().to(torch.float64).reshape(-1) @ out).reshape(x.shape)
+
+
+def difference_hessian(f, x: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    """H by differences of the (exact) gradient; second differences of f have the same error pattern."""
+    return difference_jacobian(lambda t: gradient(f, t), x, h, scheme)
+
+
+def difference_hvp(f, x: torch.Tensor, v: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    """H v by a difference of the gradient along v."""
+    x, v = x.detach().to(torch.float64), v.detach().to(torch.float64)
+    return _difference(lambda t: gradient(f, t), x, h * v, h, scheme)

@@ -24,7 +24,14 @@ RECORD_KEYS = frozenset({"v", "scenario", "function", "status", "inputs_before",
 CALL_KEYS = frozenset({"value", "error", "autograd", "printed", "seconds", "method"})
 # call["autograd"]: reverse passes (backward / autograd.grad calls, also inside torch.func), per entry point,
 # and the directions they carried in all (a pass on a vmapped or is_grads_batched cotangent carries several).
-AUTOGRAD_KEYS = frozenset({"reverse", "names", "directions"})
+# "cuts": the graph was cut and a gradient went missing because of it (``probe.graph_cuts``), each
+# {via, where, symptom}: via CUT_VIA, on a leaf or an intermediate result (CUT_WHERE), seen as CUT_SYMPTOMS.
+AUTOGRAD_KEYS = frozenset({"reverse", "names", "directions", "cuts"})
+CUT_KEYS = frozenset({"via", "where", "symptom"})
+CUT_VIA = ("detach", "data", "no_grad")
+CUT_WHERE = ("leaf", "intermediate")
+CUT_SYMPTOMS = ("grad_none", "unreached_input", "detached_root")
+MAX_CUTS = 4
 PRINTED_KEYS = frozenset({"stdout", "stderr", "warnings", "n_warnings"})  # call["printed"]
 TENSOR_KEYS = frozenset({"t", "type", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn",
                          "unreadable", "b64", "grad", "grad_id"})

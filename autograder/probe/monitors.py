@@ -18,6 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import method_tap
 from .contract import ProbeTimeout
+from .graph_cuts import GraphCuts
 
 # Names under which torch reports its reverse-mode entry points to a TorchFunctionMode.
 _REVERSE = {"Tensor.backward": "backward", "backward": "backward", "grad": "autograd.grad"}
@@ -30,18 +31,21 @@ class AutogradCalls(TorchFunctionMode):
     ``torch.func`` and ``torch.autograd.functional`` make, and the directions they carry: one per pass,
     times the batch of an ``is_grads_batched`` pass, times the vmap batch sizes on its upstream vectors (a
     ``torch.func.jacrev`` makes one pass that carries a direction per output). Forward-mode dual numbers
-    never reach a TorchFunctionMode: ``method_tap`` sees them, on the test functions it watches."""
+    never reach a TorchFunctionMode: ``method_tap`` sees them, on the test functions it watches. It also
+    feeds ``graph_cuts``, which notices a cut graph together with the missing gradient it causes."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reverse = 0
         self.names: dict[str, int] = {}
         self.directions: int | None = 0      # None once a pass could not be inspected
+        self.cuts = GraphCuts()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
         kind = _REVERSE.get(name)
+        self.cuts.before(kind, func, args, kwargs)
         if kind is not None:
             self.names[kind] = self.names.get(kind, 0) + 1
             self.reverse += 1
@@ -50,12 +54,16 @@ class AutogradCalls(TorchFunctionMode):
                     self.directions += _directions(func, args, kwargs)
                 except Exception:
                     self.directions = None
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
+        self.cuts.after(kind, func, args, kwargs, result)
+        return result
 
     def summary(self) -> dict:
         found = {"reverse": self.reverse, "names": dict(self.names)}
         if self.directions is not None:
             found["directions"] = self.directions
+        if self.cuts.events:
+            found["cuts"] = list(self.cuts.events)
         return found
 
 

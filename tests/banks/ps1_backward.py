@@ -407,3 +407,91 @@ def batch_gradient(f, X):
     return torch.stack(columns, dim=1)
 """, "central differences, one coordinate for all samples", "finite_differences"),
 ]
+
+
+# Diagnoses from the evidence (issue 10, class 6): a cut graph is named as the cause of the missing gradient,
+# and a finite-difference approximation by the pattern of its error.
+WRONG += [
+    Impl("derivative_at_points", """
+def derivative_at_points(f, xs):
+    x = xs.detach().clone().requires_grad_(True)
+    y = f(x).detach().requires_grad_(True)
+    y.backward(torch.ones_like(y))
+    return x.grad
+""", "detached the output, made it require grad again, returned None", "graph_cut"),
+    Impl("derivative_at_points", """
+def derivative_at_points(f, xs):
+    x = xs.clone().requires_grad_(True)
+    y = f(x.data)
+    y.sum().backward()
+    return x.grad
+""", "computed from x.data: backward on a tensor outside the graph", "graph_cut"),
+    Impl("derivative_at_points", """
+def derivative_at_points(f, xs):
+    x = xs.detach().clone().requires_grad_(True)
+    with torch.no_grad():
+        y = f(x)
+    y.requires_grad_()
+    y.sum().backward()
+    return x.grad if x.grad is not None else torch.zeros_like(x)
+""", "f evaluated under no_grad, zeros when the gradient is missing", "graph_cut"),
+    Impl("chain_rule_grads", """
+def chain_rule_grads(x):
+    x = x.detach().clone().requires_grad_(True)
+    y = (2 * x).detach().requires_grad_(True)
+    z = (y ** 2).sum()
+    z.backward()
+    return x.grad, y.grad
+""", "y detached to read y.grad: dz/dx is None", "graph_cut"),
+    Impl("chain_rule_grads", """
+def chain_rule_grads(x):
+    x = x.detach().clone().requires_grad_(True)
+    y = 2 * x
+    y_leaf = y.detach().requires_grad_()
+    z = (y_leaf ** 2).sum()
+    dz_dy, = torch.autograd.grad(z, y_leaf, retain_graph=True)
+    dz_dx, = torch.autograd.grad(z, x, allow_unused=True)
+    return dz_dx, dz_dy
+""", "allow_unused hid the cut between y and x", "graph_cut"),
+    Impl("batch_gradient", """
+def batch_gradient(f, X):
+    X = X.detach().clone().requires_grad_(True)
+    y = f(X)
+    with torch.no_grad():
+        y = y * 1.0
+    y.requires_grad_()
+    y.sum().backward()
+    return X.grad if X.grad is not None else torch.zeros_like(X)
+""", "a step under no_grad between f and backward", "graph_cut"),
+    Impl("derivative_at_points", """
+def derivative_at_points(f, xs):
+    h = 1e-2
+    return (f(xs + h) - f(xs - h)) / (2 * h)
+""", "central differences with h = 1e-2", "finite_difference_values"),
+    Impl("derivative_at_points", """
+def derivative_at_points(f, xs):
+    eps = 5e-3
+    with torch.no_grad():
+        return (f(xs + eps) - f(xs)) / eps
+""", "forward differences with a small step", "finite_difference_values"),
+    Impl("batch_gradient", """
+def batch_gradient(f, X):
+    h = 1e-3
+    cols = []
+    for j in range(X.shape[1]):
+        e = torch.zeros_like(X)
+        e[:, j] = h
+        cols.append((f(X + e) - f(X)) / h)
+    return torch.stack(cols, dim=1)
+""", "forward differences column by column", "finite_difference_values"),
+    Impl("batch_gradient", """
+def batch_gradient(f, X):
+    step = 0.02
+    grads = torch.empty_like(X)
+    for j in range(X.shape[1]):
+        shift = torch.zeros_like(X)
+        shift[:, j] = step
+        grads[:, j] = (f(X + shift) - f(X - shift)) / (2 * step)
+    return grads
+""", "central differences into a preallocated tensor", "finite_difference_values"),
+]

@@ -413,3 +413,79 @@ def linear_vjp(A, v):
     return v @ J
 """, "J formed row by row by autograd.functional.jacobian", "formed_jacobian"),
 ]
+
+
+# Diagnoses from the evidence (issue 10, class 6): an extra backward pass is named by its residual (itself a
+# VJP of f), a cut graph as the cause of the missing gradient, finite differences by their error pattern.
+WRONG += [
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    y.sum().backward(retain_graph=True)      # a quick check first
+    y.backward(v)
+    return x.grad
+""", "a check pass with sum() before the pass with v", "extra_backward_pass"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    y.backward(torch.rand_like(y), retain_graph=True)
+    y.backward(v)
+    return x.grad.detach()
+""", "a pass with a random vector first", "extra_backward_pass"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    y.reshape(-1)[0].backward(retain_graph=True)
+    print("df0/dx =", x.grad)
+    y.backward(v)
+    return x.grad
+""", "printed the gradient of the first output, then the pass with v", "extra_backward_pass"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    y.mean().backward(retain_graph=True)
+    torch.autograd.backward(y, v)
+    return x.grad.clone()
+""", "mean().backward() before torch.autograd.backward(y, v)", "extra_backward_pass"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x).detach()
+    y.requires_grad_(True)
+    y.backward(v)
+    return x.grad
+""", "detached y before backward", "graph_cut"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x.detach()).requires_grad_()
+    g, = torch.autograd.grad(y, x, v, allow_unused=True)
+    return g
+""", "f applied to x.detach(), allow_unused gives None", "graph_cut"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    xd = x.detach().clone().requires_grad_(True)
+    with torch.no_grad():
+        y = f(xd)
+    y = y.clone().requires_grad_()
+    (y * v).sum().backward()
+    return xd.grad if xd.grad is not None else torch.zeros_like(xd)
+""", "f under no_grad, zeros for the missing gradient", "graph_cut"),
+    Impl("vjp", """
+def vjp(f, x, v):
+    h = 1e-2
+    flat = x.reshape(-1)
+    out = torch.zeros_like(flat)
+    for i in range(flat.numel()):
+        e = torch.zeros_like(flat)
+        e[i] = h
+        up = (v * f((flat + e).reshape(x.shape))).sum()
+        down = (v * f((flat - e).reshape(x.shape))).sum()
+        out[i] = (up - down) / (2 * h)
+    return out.reshape(x.shape)
+""", "central differences of v·f", "finite_difference_values"),
+]

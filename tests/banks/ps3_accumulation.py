@@ -418,3 +418,45 @@ def fresh_vjp(out, inp, v):
     return grad.float()
 """, "right values, returned as float32", "wrong_dtype"),
 ]
+
+
+# Diagnoses from the evidence (issue 10, class 6).
+WRONG += [
+    Impl("fresh_vjp", """
+def fresh_vjp(out, inp, v):
+    inp.grad = None
+    out.backward(torch.ones_like(out), retain_graph=True)   # look at the plain gradient first
+    out.backward(v, retain_graph=True)
+    g = inp.grad.clone()
+    inp.grad = None
+    return g
+""", "a pass with ones before the pass with v", "extra_backward_pass"),
+    Impl("fresh_vjp", """
+def fresh_vjp(out, inp, v):
+    inp.grad = None
+    out.sum().backward(retain_graph=True)
+    g, = torch.autograd.grad(out, inp, v, retain_graph=True)
+    result = g + inp.grad
+    inp.grad = None
+    return result
+""", "added the gradient of sum() left in inp.grad", "extra_backward_pass"),
+    Impl("backward_n_times", """
+def backward_n_times(n):
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = ((inp + 1).pow(2).t()).detach().requires_grad_(True)
+    for _ in range(n):
+        out.backward(torch.ones_like(out), retain_graph=True)
+    return inp.grad
+""", "detached out to reuse it", "graph_cut"),
+    Impl("backward_n_times", """
+def backward_n_times(n):
+    inp = torch.eye(4, 5, requires_grad=True)
+    with torch.no_grad():
+        h = inp + 1
+    h.requires_grad_()
+    out = h.pow(2).t()
+    for _ in range(n):
+        out.backward(torch.ones_like(out), retain_graph=True)
+    return inp.grad
+""", "inp + 1 under no_grad", "graph_cut"),
+]

@@ -641,3 +641,41 @@ def matrix_function_derivative(x):
     return torch.stack([torch.autograd.grad(y.reshape(-1)[k], x, retain_graph=True)[0] for k in range(6)]).reshape(3, 2)
 """, "the caller's x as the leaf", "modified_input"),
 ]
+
+
+# Diagnoses from the evidence (issue 10, class 6).
+WRONG += [
+    Impl("jacobian_forward", """
+def jacobian_forward(f, x):
+    h = 1e-2
+    columns = []
+    for j in range(x.numel()):
+        e = torch.zeros_like(x)
+        e[j] = h
+        columns.append((f(x + e) - f(x - e)) / (2 * h))
+    return torch.stack(columns, dim=1)
+""", "central differences column by column", "finite_difference_values"),
+    Impl("jacobian_reverse", """
+def jacobian_reverse(f, x):
+    h = 1e-3
+    fx = f(x)
+    J = torch.empty(fx.numel(), x.numel(), dtype=x.dtype)
+    for j in range(x.numel()):
+        xp = x.clone()
+        xp[j] += h
+        J[:, j] = (f(xp) - fx) / h
+    return J
+""", "forward differences", "finite_difference_values"),
+    Impl("jacobian_reverse", """
+def jacobian_reverse(f, x):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x).detach().requires_grad_()
+    rows = []
+    for i in range(y.numel()):
+        e = torch.zeros_like(y)
+        e[i] = 1
+        g, = torch.autograd.grad(y, x, e, retain_graph=True, allow_unused=True)
+        rows.append(g if g is not None else torch.zeros_like(x))
+    return torch.stack(rows)
+""", "detached y, zeros for the missing rows", "graph_cut"),
+]

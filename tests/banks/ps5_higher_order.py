@@ -569,3 +569,59 @@ def mixed_partial(f, x, y):
     return (f(x + h, y + h) - f(x + h, y - h) - f(x - h, y + h) + f(x - h, y - h)) / (4 * h * h)
 """, "central mixed difference of f", "finite_differences"),
 ]
+
+
+# Diagnoses from the evidence (issue 10, class 6).
+WRONG += [
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    x = xs.detach().clone().requires_grad_(True)
+    g, = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    g = g.detach().requires_grad_(True)
+    g2, = torch.autograd.grad(g.sum(), x, allow_unused=True)
+    return g2
+""", "detached the first derivative, allow_unused gives None", "graph_cut"),
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    x = xs.detach().clone().requires_grad_(True)
+    g, = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    g = g.detach()
+    g.sum().backward()
+    return x.grad.detach()
+""", "backward through a detached first derivative", "graph_cut"),
+    Impl("hessian", """
+def hessian(f, x):
+    x = x.detach().clone().requires_grad_(True)
+    g, = torch.autograd.grad(f(x), x, create_graph=True)
+    g = g.data
+    rows = [torch.autograd.grad(g[i], x, retain_graph=True)[0] for i in range(x.numel())]
+    return torch.stack(rows)
+""", "took .data of the gradient", "graph_cut"),
+    Impl("second_derivative_at_points", """
+def second_derivative_at_points(f, xs):
+    h = 1e-2
+    return (f(xs + h) - 2 * f(xs) + f(xs - h)) / h ** 2
+""", "second differences of f", "finite_difference_values"),
+    Impl("hessian", """
+def hessian(f, x):
+    h = 1e-2
+    def grad(p):
+        p = p.detach().clone().requires_grad_(True)
+        return torch.autograd.grad(f(p), p)[0]
+    cols = []
+    for i in range(x.numel()):
+        e = torch.zeros_like(x)
+        e[i] = h
+        cols.append((grad(x + e) - grad(x - e)) / (2 * h))
+    return torch.stack(cols, dim=1)
+""", "central differences of the autograd gradient", "finite_difference_values"),
+    Impl("hvp", """
+def hvp(f, x, v):
+    eps = 1e-2
+    def grad(p):
+        p = p.detach().clone().requires_grad_(True)
+        g, = torch.autograd.grad(f(p), p)
+        return g
+    return (grad(x + eps * v) - grad(x - eps * v)) / (2 * eps)
+""", "directional difference of the gradient", "finite_difference_values"),
+]

@@ -10,6 +10,7 @@ from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
+from ..diagnosis import FiniteDifferences
 from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, SequenceValue, TensorValue
 from . import rubric
@@ -94,6 +95,7 @@ def _judge_derivative(j, value, *, xs=None, label="values", what="your result",
     ]
     if n > 1:
         candidates.append(candidate("mean_instead_of_sum", lambda: expected / n, n=n))
+    candidates.append(FiniteDifferences(lambda h, scheme: rm.difference_derivative(f, xs, h, scheme)))
     ok = j.tensor(value, expected, label=label, what=what, candidates=candidates,
                   shape_hint="f′ at each point has the shape of xs", dtype_hint="Keep the dtype of xs.")
     return ok, expected
@@ -173,6 +175,7 @@ def _judge_batch(j, value, *, X=None, label="values", what="your result", extra=
     candidates.append(candidate("returned_function_value", lambda: rm.value(f, X)))
     if not isinstance(f, lib.RowwiseSeed):
         candidates.append(candidate("hard_coded", lambda: _seed_formula(X)))
+    candidates.append(FiniteDifferences(lambda h, scheme: rm.difference_rowwise_gradient(f, X, h, scheme)))
     shape_candidates = [("batch_transposed", (n, N), {})] if N != n else []
     ok = j.tensor(value, expected, label=label, what=what, candidates=candidates, shape_candidates=shape_candidates,
                   shape_hint="one gradient row per sample: the shape of X", dtype_hint="Keep the dtype of X.")

@@ -12,6 +12,7 @@ from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, describe
+from ..diagnosis import ExtraPass, FiniteDifferences
 from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, SequenceValue, TensorValue
 from . import rubric
@@ -45,12 +46,14 @@ mc.register(
 )
 
 
-def _vjp_candidates(f, x, v, expected):
+def _vjp_candidates(f, x, v, expected, passes: int = 0):
     out = rm.value(f, x)
     J = lambda: rm.jacobian(f, x).reshape(out.numel(), x.numel())
     found = [
         candidate("upstream_ignored", lambda: rm.vjp(f, x, torch.ones_like(out)), v="v"),
         candidate("mean_instead_of_sum", lambda: expected / out.numel(), n=out.numel()),
+        ExtraPass(J, passes=passes),
+        FiniteDifferences(lambda h, scheme: rm.difference_vjp(f, x, v, h, scheme)),
     ]
     if out.numel() == x.numel():
         found.insert(0, candidate("jv_instead_of_vjp", lambda: (J() @ v.reshape(-1)).reshape(x.shape)))
@@ -60,7 +63,7 @@ def _vjp_candidates(f, x, v, expected):
 def _judge_vjp_value(j, call, label="values"):
     f, x, v = j.inputs["f"], j.inputs["x"], j.inputs["v"]
     expected = rm.vjp(f, x, v)
-    candidates, out = _vjp_candidates(f, x, v, expected)
+    candidates, out = _vjp_candidates(f, x, v, expected, call.reverse_passes)
     ok = j.tensor(call.value, expected, label=label, candidates=candidates,
                   shape_hint="vᵀJ has the shape of x",
                   shape_candidates=[("returned_jacobian", (out.numel(), x.numel()), {})],

@@ -9,6 +9,7 @@ from autograder.probe import library as lib
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close, fmt_shape
+from ..diagnosis import ExtraPass
 from ..judgement import ErrorRule, register_errors
 from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, SequenceValue, TensorValue
@@ -423,10 +424,13 @@ def _judge_fresh(j, *, full: bool):
     call = j.call()
     if call is None:
         return
+    f, inp, v = j.inputs["f"], j.inputs["inp"], j.inputs["v"]
+    J = lambda: rm.jacobian(f, inp.detach()).reshape(v.numel(), inp.numel())
     first = [candidate("upstream_ignored", ones, v="v")]
     if stale is not None:
         first = [candidate("stale_grad_included", s + e1), *first,
                  candidate("upstream_ignored", s + ones, v="v")]
+    first.append(ExtraPass(J, passes=call.reverse_passes))
     ok = j.tensor(call.value, e1, label="first call", what="the first call's result", candidates=first, **hints)
     again = None
     if full:

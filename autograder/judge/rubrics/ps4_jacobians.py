@@ -14,6 +14,7 @@ from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import describe, fmt_shape
+from ..diagnosis import FiniteDifferences
 from ..judgement import ErrorRule, register_errors
 from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, TensorValue
@@ -157,6 +158,7 @@ def _judge_jacobian(j, mode, *, one_mode: bool = False):
             candidate("primal_instead_of_tangent", lambda: out[:, None].expand(m, n)),
         ]
     candidates.append(candidate("returned_function_value", out))
+    candidates.append(FiniteDifferences(lambda h, scheme: rm.difference_jacobian(rm.plain(f), x, h, scheme)))
     shape_candidates = [] if square else [("transposed_jacobian", (n, m), {})]
     _values(j, call.value, J, candidates=candidates, shape_candidates=shape_candidates,
             shape_hint=f"f maps ℝ{_sup(n)} → ℝ{_sup(m)}, so J is {shape}: one row per output, one column "
@@ -270,6 +272,11 @@ def judge_cheaper_mode(j):
 
 # ------------------------------------------------------------------ batched_jacobian
 
+def _difference_rowwise_jacobian(f, X, h, scheme):
+    single = lambda row: rm.plain(f)(row.unsqueeze(0)).squeeze(0)
+    return torch.stack([rm.difference_jacobian(single, row, h, scheme) for row in X])
+
+
 def _judge_batched(j, *, vectorised: bool = False):
     f, X = j.inputs["f"], j.inputs["X"]
     call = j.call()
@@ -284,6 +291,7 @@ def _judge_batched(j, *, vectorised: bool = False):
         candidate("rows_alias_grad", lambda: J[:, -1:].expand(N, m, n), part="row"),
         candidate("gradient_of_sum", lambda: J.sum(1), shape=f"(N, m, n) = {fmt_shape((N, m, n))}"),
         candidate("returned_function_value", lambda: rm.value(f, X)),
+        FiniteDifferences(lambda h, scheme: _difference_rowwise_jacobian(f, X, h, scheme)),
     ]
     shape_candidates = [("full_batch_jacobian", (N, m, N, n), {"shape": fmt_shape((N, m, N, n))}),
                         ("full_batch_jacobian", (N * m, N * n), {"shape": fmt_shape((N * m, N * n))})]

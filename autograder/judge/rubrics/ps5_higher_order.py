@@ -8,6 +8,7 @@ from .. import method
 from .. import misconceptions as mc
 from .. import reference_math as rm
 from ..compare import close
+from ..diagnosis import FiniteDifferences
 from ..judgement import ErrorRule, register_errors
 from ..misconceptions import Misconception, candidate
 from ..record import OtherValue, TensorValue
@@ -126,7 +127,7 @@ def _autograd(j, call, expected: torch.Tensor, what: str, hint: str = _TWICE) ->
 def _returned_none(j, call, hint: str, key: str = "wrong_values") -> bool:
     """Record a failure with ``hint`` if the function returned None (what `allow_unused=True` gives)."""
     if isinstance(call.value, OtherValue) and call.value.kind == "none":
-        j.fail("values", key, message=f"Your function returned None. {hint}", hard=True)
+        j.fail("values", key, message=f"Your function returned None. {hint}", hard=True, missing_gradient=True)
         return True
     return False
 
@@ -154,6 +155,7 @@ def judge_second_derivative(j):
         candidate("returned_function_value", lambda: rm.value(f, xs)),
         candidate("first_derivative_in_grad", lambda: first() + expected, leaf="x"),
         candidate("disconnected_zeros", torch.zeros_like(expected), what="second derivative"),
+        FiniteDifferences(lambda h, scheme: rm.difference_derivative(f, xs, h, scheme, order=2)),
     ]
     j.tensor(call.value, expected, candidates=candidates,
              shape_hint="one second derivative per point: the shape of xs",
@@ -191,6 +193,7 @@ def judge_hessian(j):
             candidate("first_derivative_in_grad", lambda: expected + grad(), leaf="x"),
             candidate("first_derivative_in_grad", lambda: expected.cumsum(0) + grad(), leaf="x"),
             candidate("disconnected_zeros", torch.zeros_like(expected), what="Hessian"),
+            FiniteDifferences(lambda h, scheme: rm.difference_hessian(f, x, h, scheme)),
         ]
     else:
         candidates = [
@@ -222,6 +225,7 @@ def _hvp_value(j, call, *, label: str = "values", what: str = "your result") -> 
         candidate("hessian_times_ones", lambda: rm.hvp(f, x, torch.ones_like(v))),
         candidate("directional_derivative", lambda: grad() @ v),
         candidate("disconnected_zeros", torch.zeros_like(expected), what="H v"),
+        FiniteDifferences(lambda h, scheme: rm.difference_hvp(f, x, v, h, scheme)),
     ]
     ok = j.tensor(call.value, expected, label=label, what=what, candidates=candidates,
                   shape_hint="H v has the shape of x", dtype_hint="Keep the input's dtype.",
