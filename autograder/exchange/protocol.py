@@ -1,0 +1,47 @@
+"""What the exchange service and its nbgrader client agree on, written down once: routes, limits,
+names of groups and environment variables. Standard library only; no secrets.
+
+Identity never comes from the request's content: the service asks the hub who owns the token the
+request carries (``Authorization: token <JUPYTERHUB_API_TOKEN>``), so a student cannot submit or read as
+someone else by naming them.
+
+Routes (below ``<service url>/api/v1/``; bodies of files are zip archives, answers are JSON otherwise):
+
+==========================================================  ==========  ================================
+route                                                       who         what
+==========================================================  ==========  ================================
+GET    courses/{course}/assignments                         member      released assignments
+PUT    courses/{course}/assignments/{assignment}[?force=1]  instructor  release (zip of the release folder)
+DELETE courses/{course}/assignments/{assignment}            instructor  unrelease
+GET    courses/{course}/assignments/{assignment}            member      fetch (zip)
+POST   courses/{course}/assignments/{assignment}/submissions  student   submit (zip) -> {timestamp, late}
+GET    courses/{course}/assignments/{assignment}/submissions  member    instructors: all; students: their own
+GET    .../submissions/{student}/latest                     instructor  collect (zip, with timestamp.txt)
+PUT    .../feedback/{student}/{timestamp}                   instructor  release feedback (zip of html files)
+GET    .../feedback/{student}                               that student or instructor: all feedback (zip)
+==========================================================  ==========  ================================
+"""
+
+from __future__ import annotations
+
+SERVICE_NAME = "course-exchange"          # the JupyterHub service; its URL is /services/course-exchange/
+API = "api/v1"
+
+# Environment of a user's server: where the service is (the hub sets JUPYTERHUB_API_TOKEN itself).
+URL_ENV = "AUTOGRADER_EXCHANGE_URL"
+TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
+
+# nbgrader's convention for a course on a hub: instructors in formgrade-<course>, students in nbgrader-<course>.
+INSTRUCTOR_GROUP = "formgrade-{course}"
+STUDENT_GROUP = "nbgrader-{course}"
+
+# Limits of a submission (the service refuses more with a message that names the limit).
+MAX_SUBMISSION_BYTES = 20 * 2**20         # the zip as sent
+MAX_UNPACKED_BYTES = 50 * 2**20           # its files, unpacked
+MAX_FILE_BYTES = 10 * 2**20               # any one file
+MAX_FILES = 50
+SUBMITTED_SUFFIXES = (".ipynb", ".py", ".txt", ".md", ".csv", ".json", ".png", ".jpg", ".jpeg", ".svg")
+SUBMISSIONS_PER_HOUR = 20                 # per student and assignment, unless the course config says otherwise
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"   # nbgrader's timestamp.txt
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"   # course, assignment and student names (no '/', no '..')
