@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-torch.txt
 	$(BIN)/python -m pip install --quiet -c requirements-torch.txt -e '.[test]'
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node configurable-http-proxy@5
 	touch $(STAMP)
 
 install: $(STAMP)
