@@ -161,6 +161,8 @@ def call(method: str, url: str, token: str | None = None, body: bytes | None = N
     request = urllib.request.Request(url, data=body, method=method)
     if token:
         request.add_header("Authorization", f"token {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/zip")
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             status, headers, data = answer.status, answer.headers, answer.read()
@@ -410,7 +412,7 @@ def test_an_oversized_archive_is_refused(hub, instructor_root):
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("noise.txt", noise)
     status, _, answer = hub.api("POST", submit_route(), "bob", buffer.getvalue())
-    assert status == 413 and f"limit is {protocol.MAX_SUBMISSION_BYTES} bytes" in answer["error"]
+    assert status == 413 and f"limit is {protocol.MAX_SUBMISSION_BYTES} bytes" in answer["error"], answer
     assert len(submissions_of(hub, "bob")) == before
 
 

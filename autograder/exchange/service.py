@@ -76,6 +76,8 @@ class Api(HubAuthenticated, web.RequestHandler):
         error = kwargs.get("exc_info", (None, None))[1]
         if isinstance(error, Refused):
             message = error.message
+            if getattr(error, "retry_after", None):
+                self.set_header("Retry-After", str(error.retry_after))
         elif isinstance(error, web.HTTPError):
             message = error.log_message or self._reason
         else:
@@ -85,8 +87,6 @@ class Api(HubAuthenticated, web.RequestHandler):
 
     def _handle_request_exception(self, e):
         if isinstance(e, Refused):
-            if getattr(e, "retry_after", None):
-                self.set_header("Retry-After", str(e.retry_after))
             log.info("%s %s by %s: %d %s", self.request.method, self.request.path, self.user or "-", e.status,
                      e.message)
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
@@ -111,6 +111,9 @@ class Api(HubAuthenticated, web.RequestHandler):
             raise Refused(404, f"{assignment} is not released in course {course}")
 
     def body(self) -> bytes:
+        kind = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        if kind not in ("application/zip", "application/octet-stream"):
+            raise Refused(415, f"send the files as a zip archive (Content-Type: application/zip), not {kind!r}")
         if len(self.request.body) > protocol.MAX_SUBMISSION_BYTES:
             raise Refused(413, f"the archive is {len(self.request.body)} bytes; the limit is "
                                f"{protocol.MAX_SUBMISSION_BYTES} bytes")
