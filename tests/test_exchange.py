@@ -478,3 +478,33 @@ def test_a_restart_loses_nothing(hub, instructor_root, tmp_path):
     with as_user(hub, "bob"):
         listed = plugin("ServiceList", tmp_path, "ps2_vjp").start()
     assert [a["assignment_id"] for a in listed] == ["ps2_vjp"]
+
+
+# -- the plain nbgrader command line, switched over with one line of config -------------------------------------
+def nbgrader(hub: Hub, user: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), protocol.URL_ENV: hub.exchange_url,
+           protocol.TOKEN_ENV: hub.token(user), "JUPYTER_CONFIG_DIR": str(cwd / ".jupyter"),
+           "JUPYTER_DATA_DIR": str(cwd / ".local")}
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_the_nbgrader_command_line_uses_the_service(hub, instructor_root, tmp_path):
+    release(hub, instructor_root, "ps2_vjp")
+    config = ("from autograder.exchange.config import use_service_exchange\n"
+              f"c = get_config()  # noqa\nc.CourseDirectory.course_id = {COURSE!r}\nuse_service_exchange(c)\n")
+    home, grader = tmp_path / "bob", tmp_path / "grader"
+    for folder in (home, grader):
+        folder.mkdir()
+        (folder / "nbgrader_config.py").write_text(config)
+    assert "ps2_vjp" in nbgrader(hub, "bob", home, "list").stderr
+    nbgrader(hub, "bob", home, "fetch_assignment", "ps2_vjp")
+    assert (home / "ps2_vjp" / "vjp.ipynb").read_bytes() == NOTEBOOK
+    submitted = nbgrader(hub, "bob", home, "submit", "ps2_vjp").stderr
+    timestamp = submissions_of(hub, "bob")[-1]["timestamp"]
+    assert f"Submitted as: {COURSE} ps2_vjp {timestamp}" in submitted
+    assert f"{COURSE} bob ps2_vjp {timestamp}" in nbgrader(hub, "bob", home, "list", "--cached").stderr
+    nbgrader(hub, "prof", grader, "collect", "ps2_vjp")
+    assert (grader / "submitted" / "bob" / "ps2_vjp" / protocol.TIMESTAMP_FILE).read_text() == timestamp

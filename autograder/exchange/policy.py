@@ -12,11 +12,11 @@ from pathlib import Path
 from autograder.exchange import protocol
 from autograder.exchange.archive import Refused
 
-_NAME = re.compile(protocol.NAME_PATTERN)
+NAME = re.compile(protocol.NAME_PATTERN)
 
 
 def check_name(kind: str, value: str) -> str:
-    if not _NAME.fullmatch(value or ""):
+    if not NAME.fullmatch(value or ""):
         raise Refused(400, f"invalid {kind} name {value!r}: it must match {protocol.NAME_PATTERN}")
     return value
 
@@ -83,7 +83,7 @@ class Courses:
         for group in groups:
             for pattern in (protocol.INSTRUCTOR_GROUP, protocol.STUDENT_GROUP):
                 prefix = pattern.format(course="")
-                if group.startswith(prefix) and _NAME.fullmatch(group[len(prefix):]):
+                if group.startswith(prefix) and NAME.fullmatch(group[len(prefix):]):
                     names.add(group[len(prefix):])
         found = []
         for name in sorted(names):

@@ -57,6 +57,9 @@ class Api(HubAuthenticated, web.RequestHandler):
                                f"{protocol.ACCESS_SCOPE}") from None
         if model.get("kind", "user") != "user":
             raise Refused(403, f"{model.get('kind')} {model.get('name')} is not a user; only users use the exchange")
+        if not policy.NAME.fullmatch(model["name"]):
+            raise Refused(403, f"the user name {model['name']!r} cannot use the exchange: names must match "
+                               f"{protocol.NAME_PATTERN}")
         self.user = model["name"]
         groups = model.get("groups")
         self.groups = set(groups) if groups is not None else await self._groups_from_hub(self.user)
