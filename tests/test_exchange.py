@@ -508,3 +508,18 @@ def test_the_nbgrader_command_line_uses_the_service(hub, instructor_root, tmp_pa
     assert f"{COURSE} bob ps2_vjp {timestamp}" in nbgrader(hub, "bob", home, "list", "--cached").stderr
     nbgrader(hub, "prof", grader, "collect", "ps2_vjp")
     assert (grader / "submitted" / "bob" / "ps2_vjp" / protocol.TIMESTAMP_FILE).read_text() == timestamp
+
+
+def test_a_token_narrowed_to_the_exchange_is_enough(hub, instructor_root):
+    """A token asked for with only the exchange's scope (the hub adds reading one's own name and groups)."""
+    release(hub, instructor_root, "ps2_vjp")
+    request = urllib.request.Request(
+        f"{hub.url}/hub/api/users/alice/tokens", method="POST",
+        data=json.dumps({"note": "narrow", "scopes": [protocol.ACCESS_SCOPE]}).encode(),
+        headers={"Authorization": f"token {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        narrow = json.loads(answer.read())
+    assert protocol.ACCESS_SCOPE in narrow["scopes"] and not any(s.startswith("admin") for s in narrow["scopes"])
+    status, _, listed = hub.api("GET", f"courses/{COURSE}/assignments", token=narrow["token"])
+    assert status == 200 and "ps2_vjp" in [a["assignment_id"] for a in listed]
+    assert hub.api("GET", "courses", token=narrow["token"])[2]["user"] == "alice"
