@@ -150,7 +150,7 @@ def configure(c, settings: dict) -> None:
     c.ConfigurableHTTPProxy.auth_token = Path(settings["proxy_token_file"]).read_text().strip()
     c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 
-    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.JupyterHub.authenticator_class = "autograder.classroom.authenticator.CourseAuthenticator"
     c.Authenticator.admin_users = set(settings["instructors"])
     c.Authenticator.allow_all = True          # NativeAuthenticator lets in only accounts it has authorized
     c.Authenticator.blocked_users = {"root"}
@@ -169,7 +169,7 @@ def configure(c, settings: dict) -> None:
     services = [{"name": ADMIN_SERVICE, "api_token": Path(settings["admin_token_file"]).read_text().strip()}]
     roles = [{"name": "classroom-admin", "services": [ADMIN_SERVICE],
               "scopes": ["admin:users", "admin:groups", "admin:servers", "admin:server_state", "access:servers",
-                         "read:services", "read:hub"]}]
+                         "list:services", "read:services", "read:hub"]}]
     if settings["exchange"]:
         services.append({
             "name": SERVICE_NAME,

@@ -160,7 +160,9 @@ def run(args) -> int:
                     print(f"--fix-permissions: {change}")
             else:
                 print(permissions.advice(closed, unreadable))
-                covered = permissions.expose_environment(environment, [str(course.root), str(state)])
+                private = [str(p) for p in (course.root, state)
+                           if any(str(p) == c or str(p).startswith(c.rstrip("/") + "/") for c in closed)]
+                covered = permissions.expose_environment(environment, private)
                 print(f"exposing the environment read-only to the hub's servers under {', '.join(covered)} "
                       "(a private mount namespace; nothing changed on disk)")
 
