@@ -74,7 +74,8 @@ def write_user_config(folder: Path, files: dict[str, str], owner_uid: int) -> No
     os.chmod(folder, 0o755)
     for relative, text in files.items():
         path = folder / relative
-        path.parent.mkdir(mode=0o755, exist_ok=True)
+        path.parent.mkdir(exist_ok=True)
+        os.chmod(path.parent, 0o755)  # explicitly: the hub runs with umask 077
         temporary = path.with_suffix(path.suffix + ".tmp")
         temporary.write_text(text)
         os.chmod(temporary, 0o644)

@@ -59,6 +59,9 @@ def state_dir(course: Course, given: str | None) -> Path:
     path = Path(given).resolve() if given else course.root / STATE_DIR
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
+    for item in path.iterdir():
+        if item.is_file() and not item.is_symlink():
+            os.chmod(item, 0o600)
     return path
 
 
@@ -107,6 +110,7 @@ def add_student(args, course: Course, settings, state: Path, isolated: bool) -> 
 # ------------------------------------------------------------------------------------------------- run
 def run(args) -> int:
     sys.stdout.reconfigure(line_buffering=True)
+    os.umask(0o077)  # the hub's database, secrets and everything the hub writes: its owner's only
     course = Course.find()
     settings = load_settings(course)
     state = state_dir(course, args.state_dir)
