@@ -125,7 +125,7 @@ def run(args) -> int:
              "Never use --demo with real students or on a network others can reach.")
     if not isolated:
         loud("NO ISOLATION: " + ("--no-users was given" if is_root else "the hub is not running as root") +
-             f", so every server runs as the unix user {os.environ.get('USER') or os.getuid()}.",
+             f", so every server runs as the unix user {_me()}.",
              "Students can read each other's work, the solutions in source/, the gradebook and the hub's "
              "state,", "and can change their own nbgrader configuration (formgrader included). Run as root "
              "(e.g. with sudo) to give each student a unix account of their own.")
@@ -203,6 +203,15 @@ def run(args) -> int:
     print(f"exchange service: {'registered' if use_exchange else 'not installed, not registered'}")
     print(f"hub state: {state}")
     return _serve(config_file, state, url, port, ip)
+
+
+def _me() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def _instructor_root(course: Course, settings) -> str | None:
