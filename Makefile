@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test test-browser stress lint clean
+.PHONY: install demo hub test test-browser stress lint clean
 
 $(STAMP): pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/autograder demo
+
+hub: $(STAMP)  # the course on a real JupyterHub (as root: one unix user per student); see docs/classroom.md
+	$(BIN)/autograder hub $(HUB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadgroup

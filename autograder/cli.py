@@ -75,6 +75,12 @@ def _gradescope(args) -> int:
     return 0
 
 
+def _hub(args) -> int:
+    from .classroom.launcher import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope.add_argument("assignment")
     gradescope.add_argument("--output", help="zip path (default: gradescope/<assignment>.zip)")
     gradescope.set_defaults(handler=_gradescope)
+
+    hub = commands.add_parser("hub", help="run the course on a real JupyterHub (foreground; see docs/classroom.md)")
+    hub.add_argument("--ip", default="", help="address to listen on (default: all)")
+    hub.add_argument("--port", type=int, default=8000, help="public port (default: 8000)")
+    hub.add_argument("--demo", action="store_true", help="known passwords for every account (never with real students)")
+    hub.add_argument("--add-student", metavar="NAME",
+                     help="add a student (roster, account, unix user) or reset their password; prints it, then exits")
+    hub.add_argument("--no-users", action="store_true",
+                     help="create no unix users: every server runs as the hub's user (no isolation)")
+    hub.add_argument("--fix-permissions", action="store_true",
+                     help="open the folders above the Python environment to other users (o+x) instead of "
+                          "exposing it in a private mount namespace")
+    hub.add_argument("--no-exchange", action="store_true", help="do not start the exchange service")
+    hub.add_argument("--state-dir", help="where the hub keeps its database and secrets (default: <course>/.hub)")
+    hub.set_defaults(handler=_hub)
     return parser
 
 
