@@ -25,6 +25,8 @@ import requests
 from autograder.classroom import hub_config, permissions, roster
 from autograder.classroom.accounts import MARKER
 from autograder.course import Course
+from autograder.exchange.archive import files_of, pack
+from autograder.exchange.protocol import API, SERVICE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 IS_ROOT = os.geteuid() == 0
@@ -253,6 +255,33 @@ def test_student_server_runs_as_the_student_without_formgrader(hub):
         assert "@jupyter/nbgrader:formgrader" in config["disabledExtensions"]
         assert "@jupyter/nbgrader:create-assignment" in config["disabledExtensions"]
         assert "@jupyter/nbgrader:assignment-list" not in config["disabledExtensions"]
+
+        # The Assignments tab: the student's server asks the exchange with the server's own token. An
+        # instructor releases ps2_vjp through the exchange first.
+        minted = hub.api("POST", f"users/{hub.names['instructor']}/tokens", json={"note": "release"})
+        assert minted.status_code == 201, minted.text
+        files = pack(files_of(REPO / "release" / "ps2_vjp"))
+        released = requests.put(f"{hub.url}/services/{SERVICE_NAME}/{API}/courses/{COURSE_ID}/assignments/ps2_vjp",
+                                data=files, timeout=60, headers={"Authorization": f"token {minted.json()['token']}",
+                                                                 "Content-Type": "application/zip"})
+        assert released.status_code in (200, 201), released.text
+        listed = requests.get(f"{user_url}/assignments", params={"course_id": COURSE_ID}, headers=headers,
+                              timeout=120).json()
+        assert listed["success"], listed
+        assert [(a["assignment_id"], a["status"]) for a in listed["value"]] == [("ps2_vjp", "released")], listed
+        fetched = requests.post(f"{user_url}/assignments/fetch", data={"course_id": COURSE_ID,
+                                "assignment_id": "ps2_vjp"}, headers=headers, timeout=120).json()
+        assert fetched["success"], fetched
+        home = Path(pwd.getpwnam(student).pw_dir)
+        notebook = next(home.rglob("ps2_vjp/vjp.ipynb"))
+        assert notebook.stat().st_uid == pwd.getpwnam(student).pw_uid
+        submitted = requests.post(f"{user_url}/assignments/submit", data={"course_id": COURSE_ID,
+                                  "assignment_id": "ps2_vjp"}, headers=headers, timeout=120).json()
+        assert submitted["success"], submitted
+        seen = requests.get(f"{hub.url}/services/{SERVICE_NAME}/{API}/courses/{COURSE_ID}/assignments/ps2_vjp/"
+                            "submissions", headers={"Authorization": f"token {minted.json()['token']}"}, timeout=60)
+        assert seen.status_code == 200, seen.text
+        assert student in json.dumps(seen.json()), seen.json()   # the instructor sees it, under the right name
     finally:
         hub.api("DELETE", f"users/{student}/server")
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import pwd
@@ -132,9 +133,31 @@ def _unix_missing(name: str) -> bool:
     return False
 
 
+# ------------------------------------------------------------------------------------------------ exchange
+def write_courses_file(settings: dict, path: Path) -> Path:
+    """The exchange's view of the course: instructors, the roster, and each assignment's due date from the
+    gradebook (a submission after it is accepted and marked late). The hub's groups are consulted too, so a
+    student added while the hub runs can submit before this file is written again."""
+    deadlines = {}
+    gradebook = Path(settings["course_root"]) / "gradebook.db"
+    if gradebook.is_file():
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{gradebook}") as gb:
+            for assignment in gb.assignments:
+                if assignment.duedate is not None:
+                    due = assignment.duedate
+                    deadlines[assignment.name] = (due if due.tzinfo else due.replace(tzinfo=dt.UTC)).isoformat()
+    course = {"instructors": sorted(settings["instructors"]), "students": sorted(settings["students"]),
+              "deadlines": deadlines}
+    path.write_text(json.dumps({"courses": {settings["course_id"]: course}}, indent=1))
+    path.chmod(0o600)
+    return path
+
+
 # ------------------------------------------------------------------------------------------------ config
 def configure(c, settings: dict) -> None:
-    from ..exchange.protocol import SERVICE_NAME, URL_ENV
+    from ..exchange.protocol import URL_ENV
     from .settings import USERNAME_PATTERN
 
     state = Path(settings["state_dir"])
@@ -170,21 +193,14 @@ def configure(c, settings: dict) -> None:
     services = [{"name": ADMIN_SERVICE, "api_token": Path(settings["admin_token_file"]).read_text().strip()}]
     roles = [{"name": "classroom-admin", "services": [ADMIN_SERVICE],
               "scopes": ["admin:users", "admin:groups", "admin:servers", "admin:server_state", "access:servers",
-                         "list:services", "read:services", "read:hub"]}]
-    if settings["exchange"]:
-        services.append({
-            "name": SERVICE_NAME,
-            "url": f"http://127.0.0.1:{settings['exchange_port']}",
-            "command": [sys.executable, "-m", "autograder.exchange.service"],
-            "environment": {"AUTOGRADER_COURSE_ID": settings["course_id"],
-                            "AUTOGRADER_COURSE_ROOT": settings["course_root"],
-                            "AUTOGRADER_EXCHANGE_ROOT": str(state / "exchange")},
-        })
-        roles.append({"name": SERVICE_NAME, "services": [SERVICE_NAME],
-                      "scopes": ["read:users", "read:groups", "list:users", "list:groups"]})
-        roles.append({"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]})
+                         "tokens", "list:services", "read:services", "read:hub"]}]
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
+    if settings["exchange"]:
+        from ..exchange.config import hub_service
+
+        hub_service(c, state / "exchange", write_courses_file(settings, state / "exchange-courses.json"),
+                    port=settings["exchange_port"])
 
     isolated = settings["isolation"] == "unix-users"
     c.JupyterHub.spawner_class = "localprocess" if isolated else "simple"

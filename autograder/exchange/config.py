@@ -56,4 +56,11 @@ def hub_service(c, data_dir: str | Path, courses_file: str | Path | None = None,
     elif protocol.ACCESS_SCOPE not in user_role.setdefault("scopes", ["self"]):
         user_role["scopes"].append(protocol.ACCESS_SCOPE)
     c.JupyterHub.load_roles = roles
+    # a user's server reaches the exchange with its own $JUPYTERHUB_API_TOKEN (the Assignments tab): besides
+    # the `server` role's scopes, that token needs the exchange's access scope
+    scopes = c.Spawner.server_token_scopes
+    scopes = list(scopes) if isinstance(scopes, (list, tuple)) else ["users:activity!user", "access:servers!server"]
+    if protocol.ACCESS_SCOPE not in scopes:
+        scopes.append(protocol.ACCESS_SCOPE)
+    c.Spawner.server_token_scopes = scopes
     return f"/services/{protocol.SERVICE_NAME}/"
