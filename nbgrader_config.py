@@ -10,7 +10,8 @@ ensure_console_scripts_on_path()  # nbgrader finds `alembic` even when the venv 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.course_id = "autograd-course"
-c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+# The gradebook is nbgrader's default, <course root>/gradebook.db: an absolute path, so it is the same
+# wherever nbgrader runs (the hub starts an instructor's server, and formgrader, in their home folder).
 
 # A deleted or renamed autograder test cell is restored from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True

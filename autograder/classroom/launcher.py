@@ -151,6 +151,9 @@ def run(args) -> int:
                                   "create: rename the student in roster.csv")
     for change in permissions.tighten_private(course.root, state):
         print(f"closed to other users: {change}")
+    if isolated:
+        for change in permissions.give_to_course_owner(course.root):
+            print(f"made by the hub, given to the course folder's owner: {change}")
 
     instructor_root = str(course.root)
     if isolated:

@@ -113,6 +113,24 @@ def tighten_private(course_root: Path, state_dir: Path) -> list[str]:
     return done
 
 
+OWNED_BY_COURSE = ("gradebook.db", "gradebook.db-journal")
+
+
+def give_to_course_owner(course_root: Path) -> list[str]:
+    """The hub (root) creates the gradebook when it copies the roster into it; the instructor's formgrader
+    runs as the course folder's owner and must be able to write it: give it to that owner."""
+    owner = course_root.stat()
+    if owner.st_uid == os.geteuid():
+        return []
+    done = []
+    for name in OWNED_BY_COURSE:
+        path = course_root / name
+        if path.is_file() and not path.is_symlink() and path.stat().st_uid != owner.st_uid:
+            os.chown(path, owner.st_uid, owner.st_gid)
+            done.append(f"chown {owner.st_uid}:{owner.st_gid} {path}")
+    return done
+
+
 def readable_by_others(path: Path) -> bool:
     """Whether any user other than the owner could read ``path`` (each folder above must be searchable)."""
     for folder in [*reversed(path.parents)][1:]:
