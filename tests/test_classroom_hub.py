@@ -312,6 +312,7 @@ def test_user_config_switches_instructor_tools_off_for_students():
     assert json.loads(teacher["labconfig/page_config.json"])["disabledExtensions"] == {}
     assert "CourseDirectory.root" in teacher["nbgrader_config.py"]
     assert "CourseDirectory.root" not in student["nbgrader_config.py"]
+    assert hub_config.MIGRATED_MARKER in teacher  # else jupyter_core fails to write it: formgrader does not load
 
 
 def test_closed_folders_are_found():

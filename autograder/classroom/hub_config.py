@@ -21,6 +21,7 @@ from pathlib import Path
 
 ADMIN_SERVICE = "classroom-admin"   # the token the `autograder hub` command itself uses (state dir, 0600)
 CONFIG_FOLDER = ".jupyter-classroom"
+MIGRATED_MARKER = "migrated"
 STUDENT_OFF_SERVER = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
 STUDENT_OFF_LAB = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                    "@jupyter/nbgrader:course-list")
@@ -62,7 +63,10 @@ def user_config(settings: dict, instructor: bool) -> dict[str, str]:
               "    use_service_exchange(c)"]
     return {"jupyter_server_config.json": json.dumps(server, indent=1),
             "labconfig/page_config.json": json.dumps(lab, indent=1),
-            "nbgrader_config.py": "\n".join(lines) + "\n"}
+            "nbgrader_config.py": "\n".join(lines) + "\n",
+            # jupyter_core writes this marker into the config folder the first time an app starts (nbgrader's
+            # formgrader is one); the folder is root's, so without it formgrader fails to load (PermissionError)
+            MIGRATED_MARKER: ""}
 
 
 def write_user_config(folder: Path, files: dict[str, str], owner_uid: int) -> None:
