@@ -119,6 +119,10 @@ def make_pre_spawn_hook(settings: dict):
         write_user_config(folder, user_config(settings, instructor), os.getuid())
         env = dict(spawner.environment)
         env["JUPYTER_CONFIG_DIR"] = str(folder)
+        # JupyterLab keeps the user's settings and workspaces under JUPYTER_CONFIG_DIR unless told otherwise; that
+        # folder is root's, so they go where a plain JupyterLab keeps them, in the user's own ~/.jupyter
+        env["JUPYTERLAB_SETTINGS_DIR"] = str(home / ".jupyter" / "lab" / "user-settings")
+        env["JUPYTERLAB_WORKSPACES_DIR"] = str(home / ".jupyter" / "lab" / "workspaces")
         env["AUTOGRADER_COURSE_ID"] = settings["course_id"]
         spawner.environment = env
         if instructor and settings.get("instructor_root"):

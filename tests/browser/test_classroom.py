@@ -12,6 +12,7 @@ instructor's unix user, as docs/classroom.md asks; the unix users are removed af
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -64,6 +65,8 @@ def classroom():
         server = Hub(course, base / "state", _free_port(), names)
         _until(server.answers, 180, "/hub/api to answer", server.process)
         _until(lambda: any("is ready at" in line for line in server.lines), 30, "the ready line", server.process)
+        for name in (names["instructor"], names["student"]):
+            no_news_toast(name)
         yield server
     finally:
         if server is not None:
@@ -73,6 +76,20 @@ def classroom():
             print("\n".join(line for line in server.lines if not line.startswith("[D")))
         _remove_users(tag)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def no_news_toast(name: str) -> None:
+    """JupyterLab's "get notified about Jupyter news?" toast would cover part of the screenshots: answer it
+    in the user's own JupyterLab settings, as the harness does for its server (the hub made the home)."""
+    entry = pwd.getpwnam(name)
+    folder = Path(entry.pw_dir)
+    for part in (".jupyter", "lab", "user-settings", "@jupyterlab", "apputils-extension"):
+        folder = folder / part
+        folder.mkdir(exist_ok=True)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    settings = folder / "notification.jupyterlab-settings"
+    settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    os.chown(settings, entry.pw_uid, entry.pw_gid)
 
 
 @pytest.fixture
@@ -238,3 +255,8 @@ def test_a_round_of_the_class_in_the_browser(classroom, browsers, artifacts):
     expect(feedback).to_contain_text(DIAGNOSIS)
     feedback.locator(".autograder-diagnosis").first.scroll_into_view_if_needed()
     shot(pupil, artifacts, "classroom-10-student-reads-the-diagnosis")
+
+    # Nothing a server wanted to write was refused (the config folder is root's: formgrader once failed
+    # to load, and JupyterLab could not save settings or workspaces, for that reason).
+    refused = [line for line in hub.lines if "PermissionError" in line or "Permission denied" in line]
+    assert not refused, "\n".join(refused)
