@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -178,10 +177,10 @@ class HeadlessClassroom:
         return {protocol.URL_ENV: self.exchange_url, protocol.TOKEN_ENV: self.token(user)}
 
     # ----------------------------------------------------------------------------- nbgrader, as a user
-    def exchange(self, user: str, plugin: str, root: Path, assignment: str, student: str = "", **traits):
-        """Run one of nbgrader's exchange plugins (``autograder.exchange.client.<plugin>``) in this process as
+    def plugin(self, user: str, plugin: str, root: Path, assignment: str, student: str = "", **traits):
+        """One of nbgrader's exchange plugins (``autograder.exchange.client.<plugin>``), set up to act as
         ``user``: the URL and token are given to the plugin, not put in ``os.environ``, so threads may run
-        plugins as different users at once. Returns what ``start()`` returns."""
+        plugins as different users at once."""
         from nbgrader.coursedir import CourseDirectory
 
         from ..exchange import client
@@ -189,9 +188,12 @@ class HeadlessClassroom:
         coursedir = CourseDirectory(root=str(root), course_id=self.course_id, assignment_id=assignment)
         if student:
             coursedir.student_id = student
-        runner = getattr(client, plugin)(coursedir=coursedir, authenticator=None, url=self.exchange_url,
-                                         token=self.token(user), **traits)
-        return runner.start()
+        return getattr(client, plugin)(coursedir=coursedir, authenticator=None, url=self.exchange_url,
+                                       token=self.token(user), **traits)
+
+    def exchange(self, user: str, plugin: str, root: Path, assignment: str, student: str = "", **traits):
+        """Run :meth:`plugin` in this process; returns what its ``start()`` returns."""
+        return self.plugin(user, plugin, root, assignment, student, **traits).start()
 
     def nbgrader(self, user: str, cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """``nbgrader <args>`` in a subprocess as ``user`` (token and URL in its environment). ``cwd`` needs an
@@ -221,7 +223,3 @@ def _request(method: str, url: str, token: str, body: dict | None = None, timeou
         return status, json.loads(raw) if raw else None
     except ValueError:
         return status, raw.decode("utf-8", "replace")
-
-
-def quote(text: str) -> str:
-    return urllib.parse.quote(text, safe="")
