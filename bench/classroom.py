@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import sys
 import tempfile
@@ -97,13 +96,16 @@ def memory(room: HeadlessClassroom, user: str) -> dict:
     time.sleep(2)
     server_idle = tree_rss(pid)
     kernel = user_api(room, user, "POST", "kernels", {"name": "python3"})
-    files = glob.glob(str(room.state / "homes" / user / "**" / f"kernel-{kernel['id']}.json"), recursive=True) or \
-        glob.glob(str(Path.home() / ".local/share/jupyter/runtime" / f"kernel-{kernel['id']}.json"))
-    if not files:
-        raise RuntimeError(f"no connection file for kernel {kernel['id']}")
-    kernel_pids = {p.pid for p in psutil.Process(pid).children() if "ipykernel" in " ".join(p.cmdline())}
+    kernel_pids, connection = set(), None
+    for child in psutil.Process(pid).children():   # the kernel names its connection file on its command line
+        line = child.cmdline()
+        if any(f"kernel-{kernel['id']}.json" in part for part in line):
+            kernel_pids.add(child.pid)
+            connection = next(part for part in line if part.endswith(f"kernel-{kernel['id']}.json"))
+    if connection is None:
+        raise RuntimeError(f"no process of kernel {kernel['id']} under the server {pid}")
     client = BlockingKernelClient()
-    client.load_connection_file(files[0])
+    client.load_connection_file(connection)
     client.start_channels()
     try:
         client.wait_for_ready(timeout=120)
