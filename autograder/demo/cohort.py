@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -56,16 +57,26 @@ def fill(release, answers: dict[str, str]):
     return nb
 
 
-def _submission(course: Course, student: str, assignment: str) -> Path:
-    folder = course.submitted / student / assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
-    (folder / "timestamp.txt").write_text(stamp)
+Folder = Callable[[str, str], Path]   # (student, assignment) -> the folder a submission is written into
+
+
+def collected_folder(course: Course) -> Folder:
+    """Straight into ``submitted/``, with a ``timestamp.txt`` as ``nbgrader collect`` leaves it."""
+
+    def folder(student: str, assignment: str) -> Path:
+        path = course.submitted / student / assignment
+        path.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+        (path / "timestamp.txt").write_text(stamp)
+        return path
+
     return folder
 
 
-def build(course: Course, assignments: list[str]) -> dict[tuple[str, str], str]:
-    """Write the cohort's submissions; returns (student, assignment) -> what the submission is."""
+def build(course: Course, assignments: list[str], folder: Folder | None = None) -> dict[tuple[str, str], str]:
+    """Write the cohort's submissions; returns (student, assignment) -> what the submission is. ``folder``
+    says where each one goes (default: ``submitted/``; the exchange demo passes each student's fetched copy)."""
+    folder = folder or collected_folder(course)
     made: dict[tuple[str, str], str] = {}
     for index, assignment in enumerate(assignments):
         for name in course.notebooks(assignment):
@@ -83,14 +94,13 @@ def build(course: Course, assignments: list[str]) -> dict[tuple[str, str], str]:
                 "eve": release,
             }
             for student, nb in plans.items():
-                nbformat.write(nb, _submission(course, student, assignment) / f"{name}.ipynb")
+                nbformat.write(nb, folder(student, assignment) / f"{name}.ipynb")
                 made[(student, assignment)] = STUDENTS[student]
-            made[("dev", assignment)] = _broken(course, assignment, name, kind, release, correct)
+            made[("dev", assignment)] = _broken(folder("dev", assignment), name, kind, release, correct)
     return made
 
 
-def _broken(course: Course, assignment: str, name: str, kind: str, release, correct: dict[str, str]) -> str:
-    folder = _submission(course, "dev", assignment)
+def _broken(folder: Path, name: str, kind: str, release, correct: dict[str, str]) -> str:
     path = folder / f"{name}.ipynb"
     functions = list(correct)
     if kind == "truncated_json":
@@ -98,6 +108,7 @@ def _broken(course: Course, assignment: str, name: str, kind: str, release, corr
         path.write_text(text[: len(text) // 2])
         return "notebook file cut off half-way (invalid JSON)"
     if kind == "missing_notebook":
+        path.unlink(missing_ok=True)   # a fetched copy holds the release notebook: the student deleted it
         (folder / "notes.txt").write_text("I could not finish, sorry.\n")
         return "notebook missing from the submission"
     if kind == "endless_loop":
