@@ -81,6 +81,12 @@ def _hub(args) -> int:
     return run(args)
 
 
+def _serve(args) -> int:
+    from .instant.service import serve
+
+    return serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--no-exchange", action="store_true", help="do not start the exchange service")
     hub.add_argument("--state-dir", help="where the hub keeps its database and secrets (default: <course>/.hub)")
     hub.set_defaults(handler=_hub)
+
+    serve = commands.add_parser("serve", help="instant feedback: grade each submission as it arrives and answer it "
+                                              "through the exchange (docs/instant_feedback.md)")
+    serve.add_argument("--status", action="store_true", help="print the running service's status and exit")
+    serve.add_argument("--state-dir", help="where the service keeps its state (default: <course>/.instant-feedback)")
+    serve.add_argument("--exchange-url", help="the exchange service's URL (default: $AUTOGRADER_EXCHANGE_URL)")
+    serve.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the exchange (default: 1)")
+    serve.add_argument("--workers", type=int, default=1, help="notebooks graded at once (default: 1)")
+    serve.add_argument("--batch", type=int, default=2, help="submissions taken per round (default: 2)")
+    serve.add_argument("--queue-bound", type=int, default=1000, help="most submissions waiting (default: 1000)")
+    serve.add_argument("--assignment", action="append", help="serve only this assignment (repeatable)")
+    serve.set_defaults(handler=_serve)
     return parser
 
 
