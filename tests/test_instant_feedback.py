@@ -1,0 +1,199 @@
+"""Instant feedback (``autograder serve``): the fair queue on its own, then the service against the course's own
+hub (headless): a typical mistake is named in the feedback the student fetches within a deadline, the "score"
+policy shows no diagnosis, the instructor's gradebook is untouched, a resubmission replaces the waiting one and
+a restart mid-queue answers each waiting submission exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from autograder.instant.fair_queue import FairQueue, Item
+from autograder.instant.policy import Policy, PolicyError, policy_of
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "ps2_vjp"
+FEEDBACK_DEADLINE = 240.0     # seconds from submit to feedback fetched, on a busy 2-core machine
+
+
+# ------------------------------------------------------------------------------------------ pure Python
+def test_fair_queue_burst_does_not_delay_others_first_submission():
+    served = Counter()
+    queue = FairQueue(bound=10, served=lambda s: served[s])
+    queue.put(Item("eve", "a", "t1"))
+    for t in ("t2", "t3", "t4"):                      # eve's burst: one slot, the newest wins, place kept
+        assert queue.put(Item("eve", "a", t))
+    queue.put(Item("ann", "a", "t5"))
+    queue.put(Item("bob", "a", "t6"))
+    assert len(queue) == 3
+    first = queue.take()
+    assert [(i.student, i.timestamp) for i in first] == [("eve", "t4")]
+    served["eve"] += 1
+    queue.put(Item("eve", "a", "t7"))                 # eve again: behind those not served yet
+    assert [i.student for i in queue.take(3)] == ["ann", "bob", "eve"]
+
+
+def test_fair_queue_bound_and_one_per_student_per_take():
+    queue = FairQueue(bound=2)
+    assert queue.put(Item("a", "x", "1")) and queue.put(Item("a", "y", "2"))
+    assert not queue.put(Item("b", "x", "3"))         # full: refused, found again on the next look
+    assert queue.put(Item("a", "x", "4"))             # replacing a waiting one always fits
+    assert [i.assignment for i in queue.take(2)] == ["x"]   # one per student per round
+    assert [i.timestamp for i in queue.take(2)] == ["2"]
+
+
+def test_policy_defaults_off_and_checks_values():
+    assert not Policy().active and Policy(enabled=True).active
+    assert not policy_of({"enabled": True, "show": "nothing"}).active
+    with pytest.raises(PolicyError):
+        policy_of({"enabled": True, "show": "everything"})
+    with pytest.raises(PolicyError):
+        policy_of({"enable": True})
+
+
+# ------------------------------------------------------------------------------------------ with a hub
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory):
+    from autograder.classroom import load
+    from autograder.classroom.headless import HeadlessClassroom
+    from autograder.classroom.launcher import proxy_command
+    from autograder.course import CourseError
+
+    try:
+        proxy_command()
+    except CourseError as error:
+        pytest.skip(str(error))
+    tmp = tmp_path_factory.mktemp("instant")
+    students = load.student_names(8)
+    course = load.make_course(REPO, tmp / "course", ASSIGNMENT, students)
+    with open(course.root / "nbgrader_config.py", "a") as config:
+        config.write(f'\nc.InstantFeedback.assignments = {{"{ASSIGNMENT}": {{"enabled": True}}}}\n')
+    room = HeadlessClassroom(course.root, tmp / "state")
+    with room:
+        room.exchange("instructor", "ServiceReleaseAssignment", course.root, ASSIGNMENT)
+        texts = load.answers(course, ASSIGNMENT)
+        yield room, course, tmp, texts
+
+
+def _submit(room, tmp: Path, student: str, text: str) -> str:
+    home = tmp / "homes" / student
+    if not (home / ASSIGNMENT).is_dir():
+        home.mkdir(parents=True, exist_ok=True)
+        room.exchange(student, "ServiceFetchAssignment", home, ASSIGNMENT, assignment_dir=str(home))
+    (home / ASSIGNMENT / "vjp.ipynb").write_text(text)
+    submit = room.plugin(student, "ServiceSubmit", home, ASSIGNMENT, assignment_dir=str(home))
+    submit.start()
+    return submit.timestamp
+
+
+def _fetch_feedback(room, tmp: Path, student: str) -> dict[str, str]:
+    home = tmp / "homes" / student
+    room.exchange(student, "ServiceFetchFeedback", home, ASSIGNMENT, assignment_dir=str(home))
+    folder = home / ASSIGNMENT / "feedback"
+    return {p.parent.name: p.read_text() for p in folder.glob("*/vjp.html")} if folder.is_dir() else {}
+
+
+def _service(room, course, state: Path, **kw):
+    from autograder.instant.service import InstantService
+
+    service = InstantService(course, state, room.exchange_url, room.token("instructor"), poll=0.5, **kw)
+    published: Counter = Counter()
+    original = service.publish
+
+    def counting(item, pages):
+        original(item, pages)
+        published[(item.student, item.timestamp)] += 1
+
+    service.publish = counting
+    return service, published
+
+
+def _run_until(service, done, deadline: float) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        while not done():
+            assert thread.is_alive(), "the service stopped"
+            assert time.monotonic() < deadline, "no answer within the deadline"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(timeout=600)
+    assert not thread.is_alive()
+
+
+def _titles() -> list[str]:
+    from autograder.demo.mistakes import MISTAKES
+    from autograder.judge import misconceptions
+    from autograder.judge.rubrics import load_all
+
+    load_all()
+    return [misconceptions.title(key) for fn, (key, _) in MISTAKES.items()
+            if fn in ("vjp", "weighted_upstream", "weighted_sensitivity", "linear_vjp")]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_diagnosis_reaches_the_student_and_a_resubmission_replaces_the_waiting_one(classroom):
+    room, course, tmp, texts = classroom
+    gradebook = _digest(course.root / "gradebook.db")
+    start = time.monotonic()
+    mine = _submit(room, tmp, "s001", texts["vjp"]["mistakes"])
+    first = _submit(room, tmp, "s002", texts["vjp"]["unchanged"])
+    second = _submit(room, tmp, "s002", texts["vjp"]["mistakes"])    # while the first one waits
+    service, published = _service(room, course, tmp / "serve-a", batch=2)
+    _run_until(service, lambda: published[("s001", mine)] and published[("s002", second)],
+               start + FEEDBACK_DEADLINE)
+    pages = _fetch_feedback(room, tmp, "s001")
+    latency = time.monotonic() - start
+    assert list(pages) == [mine]
+    text = html.unescape(pages[mine])
+    named = [t for t in _titles() if t in text]
+    assert named, "the feedback names no misconception"
+    assert list(_fetch_feedback(room, tmp, "s002")) == [second]
+    assert ("s002", first) not in published and not service.state.is_answered("s002", ASSIGNMENT, first)
+    assert _digest(course.root / "gradebook.db") == gradebook
+    assert not course.submitted.exists() and not course.autograded.exists()
+    print(f"submit -> feedback fetched: {latency:.1f} s; named: {named}")
+
+
+@pytest.mark.slow
+def test_score_policy_shows_the_score_and_no_diagnosis(classroom):
+    room, course, tmp, texts = classroom
+    start = time.monotonic()
+    stamp = _submit(room, tmp, "s003", texts["vjp"]["mistakes"])
+    service, published = _service(room, course, tmp / "serve-b", batch=1)
+    service.policies[ASSIGNMENT] = Policy(enabled=True, show="score")
+    _run_until(service, lambda: published[("s003", stamp)], start + FEEDBACK_DEADLINE)
+    text = html.unescape(_fetch_feedback(room, tmp, "s003")[stamp])
+    assert "Score of this notebook" in text
+    assert not [t for t in _titles() if t in text]
+    assert "instead of" not in text
+
+
+@pytest.mark.slow
+def test_restart_mid_queue_answers_each_waiting_submission_once(classroom):
+    room, course, tmp, texts = classroom
+    start = time.monotonic()
+    stamps = {s: _submit(room, tmp, s, texts["vjp"]["correct"]) for s in ("s004", "s005", "s006")}
+    state = tmp / "serve-c"
+    service, published = _service(room, course, state, batch=1)
+    _run_until(service, lambda: sum(published.values()) >= 1, start + FEEDBACK_DEADLINE)  # then stopped
+    assert sum(published.values()) == 1
+    again, published_again = _service(room, course, state, batch=2)                    # the restart
+    _run_until(again, lambda: sum(published_again.values()) >= 2, start + 2 * FEEDBACK_DEADLINE)
+    both = published + published_again
+    assert sorted(both) == sorted(stamps.items())
+    assert set(both.values()) == {1}
+    for student, stamp in stamps.items():
+        assert list(_fetch_feedback(room, tmp, student)) == [stamp]
