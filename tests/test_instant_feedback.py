@@ -100,28 +100,31 @@ def _fetch_feedback(room, tmp: Path, student: str) -> dict[str, str]:
     return {p.parent.name: p.read_text() for p in folder.glob("*/vjp.html")} if folder.is_dir() else {}
 
 
-def _service(room, course, state: Path, **kw):
+def _service(room, course, state: Path, stop_after: int = 0, **kw):
     from autograder.instant.service import InstantService
 
     service = InstantService(course, state, room.exchange_url, room.token("instructor"), poll=0.5, **kw)
     published: Counter = Counter()
     original = service.publish
+    service.stop = threading.Event()
 
     def counting(item, pages):
         original(item, pages)
         published[(item.student, item.timestamp)] += 1
+        if stop_after and sum(published.values()) >= stop_after:
+            service.stop.set()      # as SIGTERM does: the round in hand ends, the loop stops
 
     service.publish = counting
     return service, published
 
 
 def _run_until(service, done, deadline: float) -> None:
-    stop = threading.Event()
+    stop = service.stop
     thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
     thread.start()
     try:
         while not done():
-            assert thread.is_alive(), "the service stopped"
+            assert thread.is_alive() or stop.is_set(), "the service stopped"
             assert time.monotonic() < deadline, "no answer within the deadline"
             time.sleep(0.2)
     finally:
@@ -195,8 +198,9 @@ def test_restart_mid_queue_answers_each_waiting_submission_once(classroom):
     start = time.monotonic()
     stamps = {s: _submit(room, tmp, s, texts["vjp"]["correct"]) for s in ("s004", "s005", "s006")}
     state = tmp / "serve-c"
-    service, published = _service(room, course, state, batch=1)
+    service, published = _service(room, course, state, stop_after=1, batch=1)
     _run_until(service, lambda: sum(published.values()) >= 1, start + FEEDBACK_DEADLINE)  # then stopped
+    assert len(service.queue) == 2
     assert sum(published.values()) == 1
     again, published_again = _service(room, course, state, batch=2)                    # the restart
     _run_until(again, lambda: sum(published_again.values()) >= 2, start + 2 * FEEDBACK_DEADLINE)
