@@ -220,6 +220,9 @@ class InstantService:
 def serve(args) -> int:
     from .state import format_status, read_status
 
+    if args.status and args.state_dir:   # no course needed to read a status
+        print(format_status(read_status(Path(args.state_dir))))
+        return 0
     course = Course.find()
     state_dir = Path(args.state_dir) if args.state_dir else course.root / ".instant-feedback"
     if args.status:
