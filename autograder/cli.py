@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -135,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-dir", help="where the service keeps its state (default: <course>/.instant-feedback)")
     serve.add_argument("--exchange-url", help="the exchange service's URL (default: $AUTOGRADER_EXCHANGE_URL)")
     serve.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the exchange (default: 1)")
-    serve.add_argument("--workers", type=int, default=1, help="notebooks graded at once (default: 1)")
-    serve.add_argument("--batch", type=int, default=2, help="submissions taken per round (default: 2)")
+    serve.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
+                       help="notebooks graded at once (default: CPU count)")
+    serve.add_argument("--batch", type=int, default=None,
+                       help="submissions taken per round (default: twice the workers)")
     serve.add_argument("--queue-bound", type=int, default=1000, help="most submissions waiting (default: 1000)")
     serve.add_argument("--assignment", action="append", help="serve only this assignment (repeatable)")
     serve.set_defaults(handler=_serve)

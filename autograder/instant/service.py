@@ -236,7 +236,8 @@ def serve(args) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     service = InstantService(course, state_dir, url, token, poll=args.poll, workers=args.workers,
-                             batch=args.batch, bound=args.queue_bound, only=args.assignment or None)
+                             batch=args.batch or 2 * args.workers, bound=args.queue_bound,
+                             only=args.assignment or None)
     if not service.policies:
         print("autograder serve: no assignment has instant feedback on (c.InstantFeedback.assignments in "
               "nbgrader_config.py; see docs/instant_feedback.md)")
