@@ -16,8 +16,7 @@ from pathlib import Path
 import nbformat
 
 from ..course import Course
-from ..demo.cohort import fill, solution_code
-from ..demo.mistakes import MISTAKES
+from ..demo.cohort import notebook_plans
 from .headless import HeadlessClassroom
 
 PLANS = ("correct", "mistakes", "first_only", "unchanged")
@@ -43,21 +42,8 @@ def make_course(origin: Path, root: Path, assignment: str, students: list[str]) 
 
 def answers(course: Course, assignment: str) -> dict[str, dict[str, str]]:
     """notebook -> plan -> the notebook's text a student with that plan submits."""
-    made: dict[str, dict[str, str]] = {}
-    for name in course.notebooks(assignment):
-        source = nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4)
-        release = nbformat.read(course.release / assignment / f"{name}.ipynb", as_version=4)
-        correct = {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in source.cells
-                   if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
-        functions = list(correct)
-        wrong = {fn: MISTAKES[fn][1] for fn in functions[:2] if fn in MISTAKES}
-        made[name] = {
-            "correct": nbformat.writes(fill(release, correct)),
-            "mistakes": nbformat.writes(fill(release, {**correct, **wrong})),
-            "first_only": nbformat.writes(fill(release, {functions[0]: correct[functions[0]]})),
-            "unchanged": nbformat.writes(release),
-        }
-    return made
+    return {name: {plan: nbformat.writes(nb) for plan, nb in notebook_plans(course, assignment, name)[0].items()}
+            for name in course.notebooks(assignment)}
 
 
 def plan_of(student: str, students: list[str]) -> str:

@@ -57,6 +57,28 @@ def fill(release, answers: dict[str, str]):
     return nb
 
 
+def notebook_plans(course: Course, assignment: str, name: str) -> tuple[dict, dict[str, str]]:
+    """The notebook ``name`` as students with each plan submit it: every function ``correct``, the first two
+    with a typical ``mistakes`` each, the ``first_only`` answered, the release ``unchanged``. Also returns the
+    correct answers (grade id -> code)."""
+    source = nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4)
+    release = nbformat.read(course.release / assignment / f"{name}.ipynb", as_version=4)
+    correct = {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in source.cells
+               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    functions = list(correct)
+    wrong = {fn: MISTAKES[fn][1] for fn in functions[:2] if fn in MISTAKES}
+    plans = {
+        "correct": fill(release, correct),
+        "mistakes": fill(release, {**correct, **wrong}),
+        "first_only": fill(release, {functions[0]: correct[functions[0]]}),
+        "unchanged": release,
+    }
+    return plans, correct
+
+
+PLAN_OF = {"ada": "correct", "ben": "mistakes", "cleo": "first_only", "eve": "unchanged"}   # dev: broken
+
+
 Folder = Callable[[str, str], Path]   # (student, assignment) -> the folder a submission is written into
 
 
@@ -80,23 +102,12 @@ def build(course: Course, assignments: list[str], folder: Folder | None = None) 
     made: dict[tuple[str, str], str] = {}
     for index, assignment in enumerate(assignments):
         for name in course.notebooks(assignment):
-            source = nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4)
-            release = nbformat.read(course.release / assignment / f"{name}.ipynb", as_version=4)
-            correct = {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in source.cells
-                       if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
-            functions = list(correct)
-            wrong = {fn: MISTAKES[fn][1] for fn in functions[:2] if fn in MISTAKES}
+            plans, correct = notebook_plans(course, assignment, name)
             kind = BROKEN_KINDS[index % len(BROKEN_KINDS)]
-            plans = {
-                "ada": fill(release, correct),
-                "ben": fill(release, {**correct, **wrong}),
-                "cleo": fill(release, {functions[0]: correct[functions[0]]}),
-                "eve": release,
-            }
-            for student, nb in plans.items():
-                nbformat.write(nb, folder(student, assignment) / f"{name}.ipynb")
+            for student, plan in PLAN_OF.items():
+                nbformat.write(plans[plan], folder(student, assignment) / f"{name}.ipynb")
                 made[(student, assignment)] = STUDENTS[student]
-            made[("dev", assignment)] = _broken(folder("dev", assignment), name, kind, release, correct)
+            made[("dev", assignment)] = _broken(folder("dev", assignment), name, kind, plans["unchanged"], correct)
     return made
 
 
