@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.course import Course  # noqa: E402
-from autograder.demo.cohort import fill, solution_code  # noqa: E402
+from autograder.demo.cohort import correct_answers, fill  # noqa: E402
 from autograder.demo.mistakes import MISTAKES  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -40,8 +40,7 @@ def build(root: Path, assignment: str, k: int, seed: int) -> None:
     (name,) = course.notebooks(assignment)
     source = nbformat.read(root / "source" / assignment / f"{name}.ipynb", as_version=4)
     release = nbformat.read(root / "release" / assignment / f"{name}.ipynb", as_version=4)
-    correct = {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in source.cells
-               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    correct = correct_answers(source)
     rng = random.Random(seed)
     for i in range(k):
         roll = rng.random()

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 from support import NOTEBOOKS, ROOT
 
-from autograder.demo.cohort import CHEAT_CELL, fill, solution_code
+from autograder.demo.cohort import CHEAT_CELL, correct_answers, fill
 from autograder.demo.mistakes import MISTAKES
 
 BIN = Path(sys.executable).parent
@@ -49,9 +49,7 @@ def new_course(root: Path, assignments: list[str]) -> Path:
 
 
 def answers(assignment: str) -> dict[str, str]:
-    nb = nbformat.read(ROOT / "source" / assignment / NOTEBOOKS[assignment], as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    return correct_answers(nbformat.read(ROOT / "source" / assignment / NOTEBOOKS[assignment], as_version=4))
 
 
 def release(course: Path, assignment: str):

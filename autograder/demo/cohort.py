@@ -42,6 +42,12 @@ def solution_code(cell_source: str) -> str:
     return "\n".join(line for line in cell_source.splitlines() if not _MARKER.match(line))
 
 
+def correct_answers(source_notebook) -> dict[str, str]:
+    """grade id -> the solution code of each solution cell of a source notebook, without the markers."""
+    return {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in source_notebook.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+
+
 def graded_functions(notebook) -> list[str]:
     return [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
@@ -63,8 +69,7 @@ def notebook_plans(course: Course, assignment: str, name: str) -> tuple[dict, di
     correct answers (grade id -> code)."""
     source = nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4)
     release = nbformat.read(course.release / assignment / f"{name}.ipynb", as_version=4)
-    correct = {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in source.cells
-               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    correct = correct_answers(source)
     functions = list(correct)
     wrong = {fn: MISTAKES[fn][1] for fn in functions[:2] if fn in MISTAKES}
     plans = {
