@@ -38,13 +38,15 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(torch.float64).reshape(-1)
 
 
-def _usable(actual: torch.Tensor, expected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _residual(actual: torch.Tensor, expected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(actual − expected, expected), flat in float64; None when they cannot be compared (shapes, empty,
+    non-finite values)."""
     if actual.shape != expected.shape or actual.numel() == 0:
         return None
     a, e = _flat(actual), _flat(expected)
     if not bool(torch.isfinite(a).all()) or not bool(torch.isfinite(e).all()):
         return None
-    return a, e
+    return a - e, e
 
 
 class FiniteDifferences:
@@ -57,11 +59,10 @@ class FiniteDifferences:
         self.approximate = approximate
 
     def __call__(self, actual: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
-        found = _usable(actual, expected)
+        found = _residual(actual, expected)
         if found is None:
             return None
-        a, e = found
-        error = a - e
+        error, e = found
         size = float(error.norm())
         if size == 0.0 or float(error.abs().max()) > _CLOSE_ENOUGH * max(float(e.abs().max()), 1e-12):
             return None
@@ -96,11 +97,10 @@ class ExtraPass:
         self.passes = passes      # reverse passes the call ran (``Call.reverse_passes``)
 
     def __call__(self, actual: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
-        found = _usable(actual, expected)
+        found = _residual(actual, expected)
         if found is None:
             return None
-        a, e = found
-        residual = a - e
+        residual, e = found
         size = float(residual.norm())
         if size <= 1e-6 * max(float(e.norm()), 1.0):
             return None
@@ -108,7 +108,7 @@ class ExtraPass:
             return None
         try:
             J = self._jacobian() if callable(self._jacobian) else self._jacobian
-            J = J.detach().to(torch.float64).reshape(-1, a.numel())
+            J = J.detach().to(torch.float64).reshape(-1, residual.numel())
             u = torch.linalg.lstsq(J.T, residual.unsqueeze(1)).solution.squeeze(1)
         except Exception:
             return None
