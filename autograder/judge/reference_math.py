@@ -111,15 +111,16 @@ def difference_derivative(f, xs: torch.Tensor, h: float, scheme: str, order: int
     return _difference(g, xs, torch.full_like(xs, h), h, scheme)
 
 
-def difference_rowwise_gradient(f, X: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
-    """Per-sample gradients of a row-wise scalar function by differences along each column."""
+def difference_rowwise(f, X: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    """Per-sample derivatives of a row-wise function by differences along each column, all samples at once:
+    (N, n) gradients of a scalar row-wise f (N, n) → (N,), (N, m, n) Jacobians of one (N, n) → (N, m)."""
     X = X.detach().to(torch.float64)
     columns = []
     for k in range(X.shape[1]):
         step = torch.zeros_like(X)
         step[:, k] = h
         columns.append(_difference(plain(f), X, step, h, scheme))
-    return torch.stack(columns, dim=1)
+    return torch.stack(columns, dim=-1)
 
 
 def difference_vjp(f, x: torch.Tensor, v: torch.Tensor, h: float, scheme: str) -> torch.Tensor:

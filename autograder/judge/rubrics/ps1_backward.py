@@ -175,7 +175,7 @@ def _judge_batch(j, value, *, X=None, label="values", what="your result", extra=
     candidates.append(candidate("returned_function_value", lambda: rm.value(f, X)))
     if not isinstance(f, lib.RowwiseSeed):
         candidates.append(candidate("hard_coded", lambda: _seed_formula(X)))
-    candidates.append(FiniteDifferences(lambda h, scheme: rm.difference_rowwise_gradient(f, X, h, scheme)))
+    candidates.append(FiniteDifferences(lambda h, scheme: rm.difference_rowwise(f, X, h, scheme)))
     shape_candidates = [("batch_transposed", (n, N), {})] if N != n else []
     ok = j.tensor(value, expected, label=label, what=what, candidates=candidates, shape_candidates=shape_candidates,
                   shape_hint="one gradient row per sample: the shape of X", dtype_hint="Keep the dtype of X.")

@@ -272,10 +272,6 @@ def judge_cheaper_mode(j):
 
 # ------------------------------------------------------------------ batched_jacobian
 
-def _difference_rowwise_jacobian(f, X, h, scheme):
-    single = lambda row: rm.plain(f)(row.unsqueeze(0)).squeeze(0)
-    return torch.stack([rm.difference_jacobian(single, row, h, scheme) for row in X])
-
 
 def _judge_batched(j, *, vectorised: bool = False):
     f, X = j.inputs["f"], j.inputs["X"]
@@ -291,7 +287,7 @@ def _judge_batched(j, *, vectorised: bool = False):
         candidate("rows_alias_grad", lambda: J[:, -1:].expand(N, m, n), part="row"),
         candidate("gradient_of_sum", lambda: J.sum(1), shape=f"(N, m, n) = {fmt_shape((N, m, n))}"),
         candidate("returned_function_value", lambda: rm.value(f, X)),
-        FiniteDifferences(lambda h, scheme: _difference_rowwise_jacobian(f, X, h, scheme)),
+        FiniteDifferences(lambda h, scheme: rm.difference_rowwise(f, X, h, scheme)),
     ]
     shape_candidates = [("full_batch_jacobian", (N, m, N, n), {"shape": fmt_shape((N, m, N, n))}),
                         ("full_batch_jacobian", (N * m, N * n), {"shape": fmt_shape((N * m, N * n))})]
