@@ -11,12 +11,10 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ import requests
 
 from autograder.classroom import hub_config, permissions, roster
 from autograder.classroom.accounts import MARKER
+from autograder.classroom.launcher import free_port, wait_for
 from autograder.course import Course
 from autograder.exchange.archive import files_of, pack
 from autograder.exchange.protocol import API, SERVICE_NAME
@@ -31,24 +30,6 @@ from autograder.exchange.protocol import API, SERVICE_NAME
 REPO = Path(__file__).resolve().parents[1]
 IS_ROOT = os.geteuid() == 0
 COURSE_ID = "hubtest-course"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _until(condition, seconds: float, what: str, process: subprocess.Popen | None = None):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the hub exited ({process.returncode}) while waiting for {what}")
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def _remove_users(prefix: str) -> None:
@@ -73,6 +54,11 @@ class Hub:
     def _read(self):
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
+
+    def wait_ready(self) -> None:
+        """Until the hub's API answers and the launcher has printed its accounts."""
+        wait_for(self.answers, "/hub/api answered", 180, self.process)
+        wait_for(lambda: any("is ready at" in line for line in self.lines), "the ready line", 30, self.process)
 
     def answers(self) -> bool:
         try:
@@ -121,10 +107,9 @@ def hub():
     (course / "classroom.toml").write_text(f'[classroom]\ninstructors = ["{names["instructor"]}"]\n')
     (course / "roster.csv").write_text("id,first_name,last_name,email\n" +
                                        "".join(f"{s},Stu,Dent,{s}@example.org\n" for s in names["students"]))
-    server = Hub(course, base / "state", _free_port(), names)
+    server = Hub(course, base / "state", free_port(), names)
     try:
-        _until(server.answers, 180, "/hub/api to answer", server.process)
-        _until(lambda: any("is ready at" in line for line in server.lines), 30, "the ready line", server.process)
+        server.wait_ready()
         yield server
     finally:
         server.stop()
@@ -235,7 +220,7 @@ def test_student_server_runs_as_the_student_without_formgrader(hub):
         return server if server and server.get("ready") else None
 
     try:
-        server = _until(ready, 180, f"{student}'s server", hub.process)
+        server = wait_for(ready, f"{student}'s server", 180, hub.process)
         pid = server["state"]["pid"]
         status = Path(f"/proc/{pid}/status").read_text()
         uid = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))

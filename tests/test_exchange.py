@@ -8,11 +8,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.classroom.launcher import free_port, wait_for
 from autograder.exchange import protocol
 
 pytestmark = pytest.mark.slow
@@ -36,26 +35,6 @@ ADMIN_TOKEN = "test-admin-" + os.urandom(16).hex()
 STUDENTS = ("alice", "bob")
 USERS = ("prof", *STUDENTS, "carol", "mallory")
 EXCHANGE_ENVS = (protocol.URL_ENV, protocol.TOKEN_ENV, "JUPYTERHUB_USER")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, what: str, timeout: float = 90.0, process: subprocess.Popen | None = None, log=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what}: the hub exited ({process.returncode})\n{log() if log else ''}")
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{what}: not ready after {timeout} s\n{log() if log else ''}")
 
 
 class Hub:
@@ -122,13 +101,13 @@ hub_service(c, {str(self.data)!r}, {str(self.courses)!r}, port={self.service_por
             with urllib.request.urlopen(f"{self.url}/hub/api", timeout=2) as answer:
                 return answer.status == 200
 
-        wait_until(hub_answers, "hub API", process=self.process, log=self.log)
+        wait_for(hub_answers, "hub API answered", 90, self.process, self.log)
         self.tokens = {}
 
         def service_answers():
             return call("GET", f"{self.exchange_url}{protocol.API}/courses", token=ADMIN_TOKEN)[0] in (200, 403)
 
-        wait_until(service_answers, "exchange service", process=self.process, log=self.log)
+        wait_for(service_answers, "exchange service answered", 90, self.process, self.log)
 
     def stop(self):
         if self.process is None:

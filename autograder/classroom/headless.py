@@ -20,13 +20,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from ..exchange import protocol
-from .launcher import free_port
+from .launcher import free_port, wait_for
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 _EXCHANGE_ENV = (protocol.URL_ENV, protocol.TOKEN_ENV, "JUPYTERHUB_USER", "JUPYTERHUB_API_URL")
@@ -118,15 +117,7 @@ class HeadlessClassroom:
         self.stop()
 
     def _wait(self, check, what: str) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                code = None if self.process is None else self.process.returncode
-                raise HubError(f"the hub exited ({code}) before {what} answered\n{self.log_tail()}")
-            if check():
-                return
-            time.sleep(0.2)
-        raise HubError(f"{what} did not answer within {self.start_timeout:.0f} s\n{self.log_tail()}")
+        wait_for(check, f"{what} answered", self.start_timeout, self.process, self.log_tail, HubError)
 
     def _hub_answers(self) -> bool:
         try:

@@ -47,6 +47,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for(check, what: str, timeout: float, process: subprocess.Popen | None = None,
+             log=None, error: type[Exception] = TimeoutError):
+    """Poll ``check()`` until it returns something true (returned), for at most ``timeout`` seconds; raise
+    ``error`` if ``process`` (the hub) ends first or time runs out. A check that cannot connect yet (OSError)
+    counts as not ready. ``log()`` adds the hub's last lines to the message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise error(f"the hub exited ({process.returncode}) before {what}\n{log() if log else ''}")
+        try:
+            value = check()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise error(f"{what}: not within {timeout:.0f} s\n{log() if log else ''}")
+
+
 def secret_file(path: Path) -> Path:
     if not path.exists():
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

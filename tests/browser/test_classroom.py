@@ -46,7 +46,9 @@ DIAGNOSIS = re.compile(r"you weighted the first \*?column\*? of .?out")
 def classroom():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium)")
-    from test_classroom_hub import Hub, _free_port, _remove_users, _until
+    from test_classroom_hub import Hub, _remove_users
+
+    from autograder.classroom.launcher import free_port
 
     tag = "agb" + secrets.token_hex(2)
     names = {"instructor": f"{tag}i", "student": f"{tag}s", "prefix": tag}
@@ -62,9 +64,8 @@ def classroom():
         # The instructor's formgrader runs as their unix user: the course folder is theirs (docs/classroom.md).
         entry, _ = ensure_unix_user(names["instructor"], COURSE_ID)
         subprocess.run(["chown", "-R", f"{entry.pw_uid}:{entry.pw_gid}", str(course)], check=True)
-        server = Hub(course, base / "state", _free_port(), names)
-        _until(server.answers, 180, "/hub/api to answer", server.process)
-        _until(lambda: any("is ready at" in line for line in server.lines), 30, "the ready line", server.process)
+        server = Hub(course, base / "state", free_port(), names)
+        server.wait_ready()
         for name in (names["instructor"], names["student"]):
             no_news_toast(name)
         yield server
