@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -48,7 +49,7 @@ mc.register(
 
 def _vjp_candidates(f, x, v, expected, passes: int = 0):
     out = rm.value(f, x)
-    J = lambda: rm.jacobian(f, x).reshape(out.numel(), x.numel())
+    J = functools.cache(lambda: rm.jacobian(f, x).reshape(out.numel(), x.numel()))   # two candidates use it
     found = [
         candidate("upstream_ignored", lambda: rm.vjp(f, x, torch.ones_like(out)), v="v"),
         candidate("mean_instead_of_sum", lambda: expected / out.numel(), n=out.numel()),
