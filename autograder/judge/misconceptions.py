@@ -136,7 +136,7 @@ _ENTRIES = [
                   "output connected (no `.detach()`, `.data` or `torch.no_grad()` in between), and detach only "
                   "the final result you return."),
     Misconception("finite_difference_values", "finite-difference approximation instead of an exact derivative",
-                  "your result is off by exactly the error a {scheme} finite difference with a step of about "
+                  "your result is off by the error a {scheme} finite difference with a step of about "
                   "h = {h} makes (largest error {error}): it approximates the derivative from values of f. "
                   "Automatic differentiation gives the derivative exactly, up to rounding: let autograd (or "
                   "`torch.func`) differentiate f."),
