@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="open the folders above the Python environment to other users (o+x) instead of "
                           "exposing it in a private mount namespace")
     hub.add_argument("--no-exchange", action="store_true", help="do not start the exchange service")
+    hub.add_argument("--no-instant", action="store_true",
+                     help="do not start the instant feedback service (it starts when nbgrader_config.py turns "
+                          "instant feedback on for an assignment)")
     hub.add_argument("--state-dir", help="where the hub keeps its database and secrets (default: <course>/.hub)")
     hub.set_defaults(handler=_hub)
 
@@ -135,11 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--status", action="store_true", help="print the running service's status and exit")
     serve.add_argument("--state-dir", help="where the service keeps its state (default: <course>/.instant-feedback)")
     serve.add_argument("--exchange-url", help="the exchange service's URL (default: $AUTOGRADER_EXCHANGE_URL)")
-    serve.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the exchange (default: 1)")
+    serve.add_argument("--poll", type=float, default=0.5,
+                       help="seconds between looks at the exchange (default: 0.5)")
     serve.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
-                       help="notebooks graded at once (default: CPU count)")
-    serve.add_argument("--batch", type=int, default=None,
-                       help="submissions taken per round (default: twice the workers)")
+                       help="submissions graded at once by the warm pool (default: CPU count)")
     serve.add_argument("--queue-bound", type=int, default=1000, help="most submissions waiting (default: 1000)")
     serve.add_argument("--assignment", action="append", help="serve only this assignment (repeatable)")
     serve.set_defaults(handler=_serve)

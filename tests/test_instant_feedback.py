@@ -1,7 +1,10 @@
-"""Instant feedback (``autograder serve``): the fair queue on its own, then the service against the course's own
-hub (headless): a typical mistake is named in the feedback the student fetches within a deadline, the "score"
-policy shows no diagnosis, the instructor's gradebook is untouched, a resubmission replaces the waiting one and
-a restart mid-queue answers each waiting submission exactly once."""
+"""Instant feedback (``autograder serve``): the fair queue, the limits and the due date on their own, then the
+service against the course's own hub (headless): a typical mistake is named in the feedback the student fetches
+within a deadline, the "score" policy shows no diagnosis, the instructor's gradebook is untouched, a resubmission
+replaces the waiting one, a restart mid-queue answers each waiting submission exactly once, a submission over
+the limit gets a note saying when the next one is graded, and after the gradebook's due date nothing is graded.
+
+The hub starting the service itself, a flood of 30 students and a killed service: ``test_instant_hub.py``."""
 
 from __future__ import annotations
 
@@ -49,13 +52,61 @@ def test_fair_queue_bound_and_one_per_student_per_take():
     assert [i.timestamp for i in queue.take(2)] == ["2"]
 
 
+def test_fair_queue_skips_a_student_being_graded_and_tells_positions():
+    queue = FairQueue(bound=10)
+    for student, stamp in (("ann", "1"), ("bob", "2"), ("cid", "3")):
+        queue.put(Item(student, "a", stamp))
+    assert [queue.position((s, "a")) for s in ("ann", "bob", "cid", "dan")] == [1, 2, 3, 0]
+    assert [i.student for i in queue.take(2, busy={"ann"})] == ["bob", "cid"]   # ann's earlier one is grading
+    assert [i.student for i in queue.take(2)] == ["ann"]
+
+
 def test_policy_defaults_off_and_checks_values():
     assert not Policy().active and Policy(enabled=True).active
     assert not policy_of({"enabled": True, "show": "nothing"}).active
-    with pytest.raises(PolicyError):
-        policy_of({"enabled": True, "show": "everything"})
-    with pytest.raises(PolicyError):
-        policy_of({"enable": True})
+    assert policy_of({"enabled": True, "per_day": 3}).per_day == 3
+    for bad in ({"enabled": True, "show": "everything"}, {"enable": True}, {"enabled": True, "per_hour": 0},
+                {"enabled": True, "per_day": 0}):
+        with pytest.raises(PolicyError):
+            policy_of(bad)
+
+
+def test_limits_say_when_the_next_graded_submission_is_possible(tmp_path):
+    from autograder.instant.state import DAY, HOUR, ServiceState
+
+    state = ServiceState(tmp_path)
+    now = 1_000_000.0
+    assert state.next_allowed("ann", "a", per_hour=2, per_day=None, now=now) is None
+    state.graded_at["a/ann"] = [now - 3000, now - 100]
+    assert state.next_allowed("ann", "a", per_hour=3, per_day=None, now=now) is None
+    assert state.next_allowed("ann", "a", per_hour=2, per_day=None, now=now) == now - 3000 + HOUR
+    assert state.next_allowed("ann", "a", per_hour=1, per_day=None, now=now) == now - 100 + HOUR
+    assert state.next_allowed("bob", "a", per_hour=1, per_day=None, now=now) is None       # per student
+    assert state.next_allowed("ann", "b", per_hour=1, per_day=None, now=now) is None       # and assignment
+    state.graded_at["a/ann"] = [now - 80000, now - 7200, now - 5000]                        # none this hour
+    assert state.next_allowed("ann", "a", per_hour=2, per_day=None, now=now) is None
+    assert state.next_allowed("ann", "a", per_hour=2, per_day=3, now=now) == now - 80000 + DAY
+    assert state.next_allowed("ann", "a", per_hour=2, per_day=4, now=now) is None
+
+
+def test_due_date_read_from_the_gradebook_without_writing_it(tmp_path):
+    from nbgrader.api import Gradebook
+
+    from autograder.instant.deadlines import DueDates
+
+    path = tmp_path / "gradebook.db"
+    url = f"sqlite:///{path}"
+    with Gradebook(url) as gb:
+        gb.update_or_create_assignment("ps2_vjp", duedate="2026-03-01 12:00:00 UTC")
+        gb.update_or_create_assignment("ps1_backward")
+    before = _digest(path)
+    dates = DueDates(url)
+    assert dates.late("ps2_vjp", "2026-03-01 12:00:00.000001 UTC")
+    assert not dates.late("ps2_vjp", "2026-03-01 11:59:59.999999 UTC")
+    assert not dates.late("ps1_backward", "2030-01-01 00:00:00 UTC")      # no due date: never late
+    assert not dates.late("unknown", "2030-01-01 00:00:00 UTC")
+    assert not DueDates(f"sqlite:///{tmp_path / 'missing.db'}").late("ps2_vjp", "2030-01-01 00:00:00 UTC")
+    assert _digest(path) == before and not (tmp_path / "missing.db").exists()
 
 
 # ------------------------------------------------------------------------------------------ with a hub
@@ -112,7 +163,7 @@ def _service(room, course, state: Path, stop_after: int = 0, **kw):
         original(item, pages)
         published[(item.student, item.timestamp)] += 1
         if stop_after and sum(published.values()) >= stop_after:
-            service.stop.set()      # as SIGTERM does: the round in hand ends, the loop stops
+            service.stop.set()      # as SIGTERM does: the loop stops, what is in flight is left unanswered
 
     service.publish = counting
     return service, published
@@ -162,7 +213,7 @@ def test_diagnosis_reaches_the_student_and_a_resubmission_replaces_the_waiting_o
     mine = _submit(room, tmp, "s001", texts["vjp"]["mistakes"])
     first = _submit(room, tmp, "s002", texts["vjp"]["unchanged"])
     second = _submit(room, tmp, "s002", texts["vjp"]["mistakes"])    # while the first one waits
-    service, published = _service(room, course, tmp / "serve-a", batch=2)
+    service, published = _service(room, course, tmp / "serve-a", workers=1)
     _run_until(service, lambda: published[("s001", mine)] and published[("s002", second)],
                start + FEEDBACK_DEADLINE)
     pages = _fetch_feedback(room, tmp, "s001")
@@ -183,7 +234,7 @@ def test_score_policy_shows_the_score_and_no_diagnosis(classroom):
     room, course, tmp, texts = classroom
     start = time.monotonic()
     stamp = _submit(room, tmp, "s003", texts["vjp"]["mistakes"])
-    service, published = _service(room, course, tmp / "serve-b", batch=1)
+    service, published = _service(room, course, tmp / "serve-b")
     service.policies[ASSIGNMENT] = Policy(enabled=True, show="score")
     _run_until(service, lambda: published[("s003", stamp)], start + FEEDBACK_DEADLINE)
     text = _text(_fetch_feedback(room, tmp, "s003")[stamp])
@@ -196,7 +247,7 @@ def test_score_policy_shows_the_score_and_no_diagnosis(classroom):
 def test_restart_mid_queue_answers_each_waiting_submission_once(classroom):
     room, course, tmp, texts = classroom
     state = tmp / "serve-c"
-    service, published = _service(room, course, state, stop_after=1, batch=1)
+    service, published = _service(room, course, state, stop_after=1)
     service.look()     # the other tests' submissions: answered before this service's time
     for item in service.queue.take(100):
         service.state.record(item.student, item.assignment, item.timestamp, "earlier", None, False)
@@ -205,10 +256,49 @@ def test_restart_mid_queue_answers_each_waiting_submission_once(classroom):
     _run_until(service, lambda: sum(published.values()) >= 1, start + FEEDBACK_DEADLINE)  # then stopped
     assert len(service.queue) == 2
     assert sum(published.values()) == 1
-    again, published_again = _service(room, course, state, batch=2)                    # the restart
+    again, published_again = _service(room, course, state, workers=2)                    # the restart
     _run_until(again, lambda: sum(published_again.values()) >= 2, start + 2 * FEEDBACK_DEADLINE)
     both = published + published_again
     assert sorted(both) == sorted(stamps.items())
     assert set(both.values()) == {1}
     for student, stamp in stamps.items():
         assert list(_fetch_feedback(room, tmp, student)) == [stamp]
+
+
+@pytest.mark.slow
+def test_over_the_limit_a_note_says_when_the_next_one_is_graded(classroom):
+    room, course, tmp, texts = classroom
+    start = time.monotonic()
+    first = _submit(room, tmp, "s007", texts["vjp"]["mistakes"])
+    service, published = _service(room, course, tmp / "serve-d")
+    service.policies[ASSIGNMENT] = Policy(enabled=True, per_hour=1)
+    _run_until(service, lambda: published[("s007", first)], start + FEEDBACK_DEADLINE)
+    second = _submit(room, tmp, "s007", texts["vjp"]["correct"])
+    service.stop = threading.Event()
+    _run_until(service, lambda: published[("s007", second)], start + 2 * FEEDBACK_DEADLINE)
+    pages = _fetch_feedback(room, tmp, "s007")
+    assert [t for t in _diagnoses() if t in _text(pages[first])]
+    note = _text(pages[second])
+    assert "not graded" in note and "next submission can be graded from" in note
+    assert "1 per hour" in note and not [t for t in _diagnoses() if t in note]
+    assert service.state.answered[f"{ASSIGNMENT}/s007/{second}"]["outcome"].startswith("over the limit")
+
+
+@pytest.mark.slow
+def test_after_the_gradebooks_due_date_nothing_is_graded_instantly(classroom):
+    from nbgrader.api import Gradebook
+
+    room, course, tmp, texts = classroom
+    with Gradebook(course.db_url) as gb:      # the instructor sets a due date (formgrader, `nbgrader db`)
+        gb.update_or_create_assignment(ASSIGNMENT, duedate="2020-01-01 00:00:00 UTC")
+    try:
+        start = time.monotonic()
+        stamp = _submit(room, tmp, "s008", texts["vjp"]["mistakes"])
+        service, published = _service(room, course, tmp / "serve-e")
+        _run_until(service, lambda: service.state.is_answered("s008", ASSIGNMENT, stamp), start + FEEDBACK_DEADLINE)
+        assert not published
+        assert service.state.answered[f"{ASSIGNMENT}/s008/{stamp}"]["outcome"].startswith("late")
+        assert _fetch_feedback(room, tmp, "s008") == {}                # not even a "queued" page
+    finally:
+        with Gradebook(course.db_url) as gb:
+            gb.update_or_create_assignment(ASSIGNMENT, duedate=None)

@@ -56,7 +56,7 @@ class RunReport:
 
 # ---------------------------------------------------------------------- processes
 
-def _worker(jobs, results, zygote_connection, config, course_root: str) -> None:
+def grading_worker(jobs, results, zygote_connection, config, course_root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)      # the coordinator stops us with SIGTERM
     from .zygote_process import die_with_parent
@@ -76,7 +76,22 @@ def _worker(jobs, results, zygote_connection, config, course_root: str) -> None:
         results.put(grader.grade(job))
 
 
-def _warm_up() -> None:
+def start_workers(zygote: Zygote, count: int, config, course_root: Path):
+    """Fork ``count`` grading workers from this (warmed) process, each with its own zygote connection;
+    returns the job queue, the result queue and the processes."""
+    ctx = mp.get_context("fork")
+    jobs, results = ctx.Queue(), ctx.Queue()
+    pool = []
+    for _ in range(count):
+        connection = zygote.connect()
+        pool.append(ctx.Process(target=grading_worker, args=(jobs, results, connection, config, str(course_root)),
+                                daemon=True))
+        pool[-1].start()
+        connection.close()  # the worker's own now
+    return jobs, results, pool
+
+
+def warm_up() -> None:
     """Imports and first calls paid once here, not by every worker (they are forked from us)."""
     import torch
 
@@ -162,7 +177,7 @@ def _plain_file(path: str) -> bool:
         return False
 
 
-def _finish(course: Course, config, batch: list[Submission], report: RunReport, db_url: str) -> None:
+def write_finished(course: Course, config, batch: list[Submission], report: RunReport, db_url: str) -> None:
     """Write a batch: notebooks, one gradebook transaction, then the resume markers."""
     permissions = 0o664 if config.CourseDirectory.get("groupshared", False) else 0o444
     for sub in batch:
@@ -209,7 +224,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         raise CourseError(f"another `autograder autograde {assignment}` is running in this course "
                           f"({lock_path})") from None
     config = course.config()
-    _check_confinement(config)
+    check_confinement(config)
     db_url = course.db_url
     todo = [s for s in all_students if force or not _already_graded(course, s, assignment)]
     report.skipped = [s for s in all_students if s not in todo]
@@ -220,20 +235,12 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         return report
     workers = max(1, workers or os.cpu_count() or 1)
     zygote = zygote or Zygote(course.root)
-    _warm_up()
+    warm_up()
     zygote.wait_ready()
-    ctx = mp.get_context("fork")
-    jobs, results = ctx.Queue(), ctx.Queue()
-    pool = []
-    for _ in range(min(workers, len(todo) * len(expected))):
-        connection = zygote.connect()
-        pool.append(ctx.Process(target=_worker, args=(jobs, results, connection, config, str(course.root)),
-                                daemon=True))
-        pool[-1].start()
-        connection.close()  # the worker's own now
+    jobs, results, pool = start_workers(zygote, min(workers, len(todo) * len(expected)), config, course.root)
     try:
-        _check_assignment(db_url, assignment)
-        pending = _plan(course, config, assignment, todo, expected, db_url, report)
+        check_assignment(db_url, assignment)
+        pending = plan_submissions(course, config, assignment, todo, expected, db_url, report)
         ensure_students(db_url, pending.values())
         total = sum(len(sub.notebooks_to_grade) for sub in pending.values())
         task = progress.add_task(f"grading {assignment}", total=total) if progress else None
@@ -254,7 +261,20 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     return report
 
 
-def _check_confinement(config) -> None:
+def take_result(sub: Submission, remaining: set[str], result: Result, report: RunReport) -> None:
+    """A finished notebook into its submission: its result, and its problems into the report."""
+    notebook = result.job.notebook
+    sub.results[notebook] = result
+    remaining.discard(notebook)
+    report.notebooks_graded += 1
+    if result.error:
+        report.failures.append((sub.student, f"{notebook}: grader error: {result.error}"))
+    for problem in result.problems:
+        report.failures.append((sub.student, f"{notebook}: {problem}"))
+        sub.problems.append(f"{notebook}: {problem}")
+
+
+def check_confinement(config) -> None:
     from ..sandbox import preflight
     from ..sandbox.config import Sandbox
     from ..sandbox.plan import SandboxError
@@ -267,7 +287,7 @@ def _check_confinement(config) -> None:
             raise CourseError(str(exc)) from None
 
 
-def _check_assignment(db_url: str, assignment: str) -> None:
+def check_assignment(db_url: str, assignment: str) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(db_url) as gb:
@@ -278,7 +298,7 @@ def _check_assignment(db_url: str, assignment: str) -> None:
                               f"{assignment}` first") from None
 
 
-def _plan(course, config, assignment, students, expected, db_url, report) -> dict[str, Submission]:
+def plan_submissions(course, config, assignment, students, expected, db_url, report) -> dict[str, Submission]:
     pending: dict[str, Submission] = {}
     max_bytes = max_notebook_bytes(config)
     for student in students:
@@ -349,7 +369,7 @@ class _Collector:
 
     def _flush(self) -> None:
         if self.batch:
-            _finish(self.course, self.config, self.batch, self.report, self.db_url)
+            write_finished(self.course, self.config, self.batch, self.report, self.db_url)
             self.batch.clear()
 
     def _loop(self) -> None:
@@ -372,17 +392,9 @@ class _Collector:
                 pause.wait(len(self.report.graded))
 
     def _take(self, result: Result) -> None:
-        student, notebook = result.job.student, result.job.notebook
-        sub = self.pending[student]
-        sub.results[notebook] = result
-        self.remaining[student].discard(notebook)
-        self.report.notebooks_graded += 1
-        if result.error:
-            self.report.failures.append((student, f"{notebook}: grader error: {result.error}"))
-        for problem in result.problems:
-            self.report.failures.append((student, f"{notebook}: {problem}"))
-            sub.problems.append(f"{notebook}: {problem}")
+        student = result.job.student
+        take_result(self.pending[student], self.remaining[student], result, self.report)
         if self.progress:
             self.progress.advance(self.task)
         if not self.remaining[student]:
-            self.batch.append(sub)
+            self.batch.append(self.pending[student])

@@ -37,8 +37,9 @@ class HubError(RuntimeError):
 
 class HeadlessClassroom:
     def __init__(self, course_root: Path, state_dir: Path, start_timeout: float = 180.0,
-                 stop_timeout: float = 30.0):
+                 stop_timeout: float = 30.0, instant: bool = False):
         self.course_root = Path(course_root).resolve()
+        self.instant = instant   # let the hub start the instant feedback service (when the course config asks)
         self.state = Path(state_dir).resolve()
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         self.process: subprocess.Popen | None = None
@@ -76,6 +77,8 @@ class HeadlessClassroom:
         env["PYTHONUNBUFFERED"] = "1"
         command = [sys.executable, "-m", "autograder", "hub", "--no-users", "--ip", "127.0.0.1",
                    "--port", str(self.port), "--state-dir", str(self.state)]
+        if not self.instant:
+            command.append("--no-instant")
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(command, cwd=self.course_root, env=env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -156,11 +156,35 @@ def write_courses_file(settings: dict, path: Path) -> Path:
                 if assignment.duedate is not None:
                     due = assignment.duedate
                     deadlines[assignment.name] = (due if due.tzinfo else due.replace(tzinfo=dt.UTC)).isoformat()
+    from ..exchange.protocol import INSTANT_SERVICE_NAME
+
     course = {"instructors": sorted(settings["instructors"]), "students": sorted(settings["students"]),
-              "deadlines": deadlines}
+              "graders": [INSTANT_SERVICE_NAME] if settings.get("instant") else [], "deadlines": deadlines}
     path.write_text(json.dumps({"courses": {settings["course_id"]: course}}, indent=1))
     path.chmod(0o600)
     return path
+
+
+def instant_service(c, settings: dict) -> None:
+    """``autograder serve`` as a managed service of the hub: started and stopped with it, in the course folder,
+    as the course folder's owner, with a hub token of its own that the exchange knows as a grader of the
+    course (it may read submissions and publish feedback, nothing else)."""
+    from ..exchange.protocol import ACCESS_SCOPE, INSTANT_SERVICE_NAME, URL_ENV
+
+    service = {
+        "name": INSTANT_SERVICE_NAME,
+        "command": [sys.executable, "-m", "autograder", "serve"],
+        "cwd": settings["course_root"],
+        "environment": {URL_ENV: exchange_url(settings),
+                        "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "PYTHONUNBUFFERED": "1"},
+    }
+    if settings.get("instant_user"):
+        service["user"] = settings["instant_user"]
+    c.JupyterHub.services = [*[s for s in c.JupyterHub.services if s.get("name") != INSTANT_SERVICE_NAME],
+                             service]
+    c.JupyterHub.load_roles = [*c.JupyterHub.load_roles,
+                               {"name": f"{INSTANT_SERVICE_NAME}-service", "scopes": [ACCESS_SCOPE],
+                                "services": [INSTANT_SERVICE_NAME]}]
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -209,6 +233,8 @@ def configure(c, settings: dict) -> None:
 
         hub_service(c, state / "exchange", write_courses_file(settings, state / "exchange-courses.json"),
                     port=settings["exchange_port"])
+        if settings.get("instant"):
+            instant_service(c, settings)
 
     isolated = settings["isolation"] == "unix-users"
     c.JupyterHub.spawner_class = "localprocess" if isolated else "simple"

@@ -194,6 +194,7 @@ def run(args) -> int:
 
     port, ip = args.port, args.ip
     use_exchange = exchange_available() and not args.no_exchange
+    use_instant = use_exchange and not getattr(args, "no_instant", False) and instant_wanted(course)
     hub_settings = {
         "course_root": str(course.root), "course_id": settings.course_id, "instructors": settings.instructors,
         "students": student_names, "instructor_group": settings.instructor_group,
@@ -201,6 +202,7 @@ def run(args) -> int:
         "proxy_api_port": free_port(), "exchange_port": free_port(), "state_dir": str(state),
         "isolation": "unix-users" if isolated else "shared", "signup": settings.signup,
         "home_base": settings.home_base, "exchange": use_exchange, "instructor_root": instructor_root,
+        "instant": use_instant, "instant_user": instant_user(course, isolated) if use_instant else None,
         "admin_token_file": str(secret_file(state / "admin_token")),
         "proxy_token_file": str(secret_file(state / "proxy_token")), "proxy_command": proxy_command(),
     }
@@ -223,8 +225,32 @@ def run(args) -> int:
     if created:
         print(f"unix users created (home 0700 under {settings.home_base}): {', '.join(created)}")
     print(f"exchange service: {'registered' if use_exchange else 'not installed, not registered'}")
+    if use_instant:
+        print(f"instant feedback service: started by the hub (as {hub_settings['instant_user'] or _me()}); "
+              f"status: autograder serve --status")
     print(f"hub state: {state}")
     return _serve(config_file, state, url, port, ip)
+
+
+def instant_wanted(course: Course) -> bool:
+    """Whether the course's config turns instant feedback on for any assignment."""
+    from ..instant.policy import policies
+
+    return any(p.active for p in policies(course.config()).values())
+
+
+def instant_user(course: Course, isolated: bool) -> str | None:
+    """The unix user the instant feedback service runs as: the course folder's owner (it writes only under
+    ``<course>/.instant-feedback`` and reads the course), or None (the hub's own user) without unix users."""
+    import pwd
+
+    owner = course.root.stat().st_uid
+    if not isolated or os.getuid() != 0 or owner in (0, os.getuid()):
+        return None
+    try:
+        return pwd.getpwuid(owner).pw_name
+    except KeyError:
+        return None
 
 
 def _me() -> str:

@@ -25,6 +25,7 @@ def check_name(kind: str, value: str) -> str:
 class Course:
     instructors: set[str] = field(default_factory=set)
     students: set[str] = field(default_factory=set)
+    graders: set[str] = field(default_factory=set)          # hub services: read submissions, publish feedback
     deadlines: dict[str, dt.datetime] = field(default_factory=dict)
     submissions_per_hour: int = protocol.SUBMISSIONS_PER_HOUR
 
@@ -41,6 +42,7 @@ def parse_courses(raw: dict) -> dict[str, Course]:
         courses[name] = Course(
             instructors=set(spec.get("instructors", ())),
             students=set(spec.get("students", ())),
+            graders=set(spec.get("graders", ())),
             deadlines={check_name("assignment", a): _aware(t) for a, t in (spec.get("deadlines") or {}).items()},
             submissions_per_hour=int(spec.get("submissions_per_hour", protocol.SUBMISSIONS_PER_HOUR)),
         )
@@ -69,16 +71,18 @@ class Courses:
     def names(self) -> set[str]:
         return set(self._current())
 
-    def role(self, course: str, user: str, groups: set[str]) -> str | None:
-        """'instructor', 'student' or None."""
+    def role(self, course: str, user: str, groups: set[str], service: bool = False) -> str | None:
+        """'instructor', 'student', 'grader' (a service named in the course's graders) or None."""
         spec = self.get(course)
+        if service:   # a hub service is never a member by a group or a user's name
+            return "grader" if user in spec.graders else None
         if user in spec.instructors or protocol.INSTRUCTOR_GROUP.format(course=course) in groups:
             return "instructor"
         if user in spec.students or protocol.STUDENT_GROUP.format(course=course) in groups:
             return "student"
         return None
 
-    def courses_of(self, user: str, groups: set[str]) -> list[dict]:
+    def courses_of(self, user: str, groups: set[str], service: bool = False) -> list[dict]:
         names = set(self.names())
         for group in groups:
             for pattern in (protocol.INSTRUCTOR_GROUP, protocol.STUDENT_GROUP):
@@ -87,7 +91,7 @@ class Courses:
                     names.add(group[len(prefix):])
         found = []
         for name in sorted(names):
-            role = self.role(name, user, groups)
+            role = self.role(name, user, groups, service)
             if role:
                 found.append({"course_id": name, "role": role})
         return found

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 SERVICE_NAME = "course-exchange"          # the JupyterHub service; its URL is /services/course-exchange/
 API = "api/v1"
+INSTANT_SERVICE_NAME = "instant-feedback"  # the grading service `autograder hub` starts (docs/instant_feedback.md)
 
 # Environment of a user's server: where the service is (the hub sets JUPYTERHUB_API_TOKEN itself).
 URL_ENV = "AUTOGRADER_EXCHANGE_URL"
@@ -44,8 +45,10 @@ TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
 
 # Environment of the service itself: where it keeps everything (created 0700) and its courses file (JSON:
-# {"courses": {course: {"instructors": [..], "students": [..], "deadlines": {assignment: ISO 8601 time},
-# "submissions_per_hour": n}}}; the hub's groups below add members to it).
+# {"courses": {course: {"instructors": [..], "students": [..], "graders": [..], "deadlines": {assignment: ISO
+# 8601 time}, "submissions_per_hour": n}}}; the hub's groups below add members to it). "graders" are hub
+# *services* (never users) that may read every submission and publish feedback, nothing else: the instant
+# feedback service (INSTANT_SERVICE_NAME).
 DATA_DIR_ENV = "AUTOGRADER_EXCHANGE_DATA"
 COURSES_ENV = "AUTOGRADER_EXCHANGE_COURSES"
 

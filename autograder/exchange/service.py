@@ -40,6 +40,7 @@ class Api(HubAuthenticated, web.RequestHandler):
         self.hub_auth = hub_auth
         self.user: str = ""
         self.groups: set[str] = set()
+        self.service = False      # the caller is a hub service (a grader of the courses naming it), not a user
 
     def check_xsrf_cookie(self):  # token authentication only: there is no cookie to forge
         return
@@ -55,12 +56,17 @@ class Api(HubAuthenticated, web.RequestHandler):
         except UserNotAllowed:
             raise Refused(403, f"{model.get('name')} may not use the exchange: the hub grants no "
                                f"{protocol.ACCESS_SCOPE}") from None
-        if model.get("kind", "user") != "user":
-            raise Refused(403, f"{model.get('kind')} {model.get('name')} is not a user; only users use the exchange")
+        kind = model.get("kind", "user")
+        if kind not in ("user", "service"):
+            raise Refused(403, f"{kind} {model.get('name')} is neither a user nor a service; it cannot use the "
+                               "exchange")
         if not policy.NAME.fullmatch(model["name"]):
-            raise Refused(403, f"the user name {model['name']!r} cannot use the exchange: names must match "
+            raise Refused(403, f"the {kind} name {model['name']!r} cannot use the exchange: names must match "
                                f"{protocol.NAME_PATTERN}")
         self.user = model["name"]
+        self.service = kind == "service"
+        if self.service:   # a service has no groups: the courses file alone names it (as a grader)
+            return
         groups = model.get("groups")
         self.groups = set(groups) if groups is not None else await self._groups_from_hub(self.user)
 
@@ -99,13 +105,19 @@ class Api(HubAuthenticated, web.RequestHandler):
     # -- who may ------------------------------------------------------------------------------------------
     def role(self, course: str) -> str:
         check_name("course", course)
-        role = self.courses.role(course, self.user, self.groups)
+        role = self.courses.role(course, self.user, self.groups, self.service)
         if role is None:
-            raise Refused(403, f"{self.user} is not on the roster of course {course}")
+            who = f"service {self.user} is not a grader" if self.service else f"{self.user} is not on the roster"
+            raise Refused(403, f"{who} of course {course}")
         return role
 
     def instructor(self, course: str) -> None:
         if self.role(course) != "instructor":
+            raise Refused(403, f"{self.user} is not an instructor of course {course}")
+
+    def staff(self, course: str) -> None:
+        """An instructor, or a grader service: may read every submission and publish feedback."""
+        if self.role(course) not in ("instructor", "grader"):
             raise Refused(403, f"{self.user} is not an instructor of course {course}")
 
     def released(self, course: str, assignment: str) -> None:
@@ -134,7 +146,7 @@ class Api(HubAuthenticated, web.RequestHandler):
 
 class CoursesHandler(Api):
     def get(self):
-        self.reply({"user": self.user, "courses": self.courses.courses_of(self.user, self.groups)})
+        self.reply({"user": self.user, "courses": self.courses.courses_of(self.user, self.groups, self.service)})
 
 
 class AssignmentsHandler(Api):
@@ -169,7 +181,7 @@ class SubmissionsHandler(Api):
     def get(self, course, assignment):
         role = self.role(course)
         check_name("assignment", assignment)
-        student = self.user if role == "student" else self.get_query_argument("student", None)
+        student = self.user if role == "student" else self.get_query_argument("student", None)   # staff: anyone
         if student:
             check_name("student", student)
         self.reply(self.storage.submissions(course, assignment, student))
@@ -193,7 +205,7 @@ class SubmissionsHandler(Api):
 
 class LatestHandler(Api):
     def get(self, course, assignment, student):
-        self.instructor(course)
+        self.staff(course)
         check_name("assignment", assignment)
         check_name("student", student)
         latest = self.storage.latest(course, assignment, student)
@@ -204,7 +216,7 @@ class LatestHandler(Api):
 
 class FeedbackReleaseHandler(Api):
     def put(self, course, assignment, student, timestamp):
-        self.instructor(course)
+        self.staff(course)
         check_name("assignment", assignment)
         check_name("student", student)
         submission = self.storage.submission_with(course, assignment, student, timestamp)
@@ -220,7 +232,7 @@ class FeedbackHandler(Api):
         role = self.role(course)
         check_name("assignment", assignment)
         check_name("student", student)
-        if role != "instructor" and student != self.user:
+        if role == "student" and student != self.user:
             raise Refused(403, f"{self.user} may read only their own feedback, not {student}'s")
         self.send_zip(self.storage.feedback_files(course, assignment, student), f"{student}-{assignment}-feedback")
 

@@ -56,11 +56,12 @@ class FairQueue:
         self._items[item.slot] = item
         return True
 
-    def take(self, count: int = 1) -> list[Item]:
-        """Up to ``count`` items, fairest first, at most one per student."""
+    def take(self, count: int = 1, busy: set[str] | frozenset[str] = frozenset()) -> list[Item]:
+        """Up to ``count`` items, fairest first, at most one per student, none of a ``busy`` student (one
+        whose earlier submission is being graded: it waits its turn)."""
         order = sorted(self._items.values(), key=lambda it: (self._served(it.student), it.seq))
         chosen: list[Item] = []
-        students: set[str] = set()
+        students: set[str] = set(busy)
         for item in order:
             if item.student in students:
                 continue
@@ -71,6 +72,11 @@ class FairQueue:
         for item in chosen:
             del self._items[item.slot]
         return chosen
+
+    def position(self, slot: tuple[str, str]) -> int:
+        """1 for the item that goes next, 2 for the one after it, ...; 0 when the slot is not waiting."""
+        order = sorted(self._items.values(), key=lambda it: (self._served(it.student), it.seq))
+        return next((i for i, item in enumerate(order, 1) if item.slot == slot), 0)
 
     def items(self) -> list[Item]:
         return list(self._items.values())

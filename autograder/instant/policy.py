@@ -1,7 +1,7 @@
 """Per-assignment policy of instant feedback, read from the course's ``nbgrader_config.py``::
 
     c.InstantFeedback.assignments = {
-        "ps2_vjp": {"enabled": True, "show": "diagnosis", "per_hour": 6, "until_deadline": True},
+        "ps2_vjp": {"enabled": True, "show": "diagnosis", "per_hour": 6, "per_day": 20, "until_deadline": True},
     }
 
 Every key is optional except that an assignment absent from the dict (or with ``enabled`` false) gets no
@@ -19,7 +19,8 @@ SHOW_CHOICES = ("diagnosis", "score", "nothing")
 
 
 class InstantFeedback(Configurable):
-    assignments = Dict(help="assignment -> {enabled, show (diagnosis|score|nothing), per_hour, until_deadline}"
+    assignments = Dict(help="assignment -> {enabled, show (diagnosis|score|nothing), per_hour, per_day, "
+                            "until_deadline}"
                        ).tag(config=True)
 
 
@@ -28,7 +29,8 @@ class Policy:
     enabled: bool = False
     show: str = "diagnosis"          # what the student sees: the full feedback, the score only, or nothing
     per_hour: int = 10               # graded submissions per student and hour; more get a note, ungraded
-    until_deadline: bool = True      # a submission the exchange marks late gets no instant feedback
+    per_day: int | None = None       # and per day (24 hours); None: no daily limit
+    until_deadline: bool = True      # a late submission (exchange's flag or gradebook's due date): none
 
     @property
     def active(self) -> bool:
@@ -40,7 +42,7 @@ class PolicyError(ValueError):
 
 
 def policy_of(raw: dict) -> Policy:
-    unknown = set(raw) - {"enabled", "show", "per_hour", "until_deadline"}
+    unknown = set(raw) - {"enabled", "show", "per_hour", "per_day", "until_deadline"}
     if unknown:
         raise PolicyError(f"unknown InstantFeedback keys: {', '.join(sorted(unknown))}")
     policy = Policy(**raw)
@@ -48,6 +50,8 @@ def policy_of(raw: dict) -> Policy:
         raise PolicyError(f"InstantFeedback show={policy.show!r}: choose one of {', '.join(SHOW_CHOICES)}")
     if int(policy.per_hour) < 1:
         raise PolicyError("InstantFeedback per_hour must be at least 1")
+    if policy.per_day is not None and int(policy.per_day) < 1:
+        raise PolicyError("InstantFeedback per_day must be at least 1 (or None: no daily limit)")
     return policy
 
 

@@ -3,9 +3,9 @@ and release of the served assignments, and a gradebook of its own (``<state dir>
 instructor's ``gradebook.db``, ``submitted/`` and ``autograded/`` are never written: the grade of record stays
 the instructor's (``nbgrader collect`` + ``autograder autograde``).
 
-Grading is the course's own path (``autograder.batch.runner.autograde``: warm zygote, workers, sandbox, judge);
-a zygote for the next batch warms up while the service waits for submissions. Feedback is nbgrader's
-``GenerateFeedback`` with the course's preprocessors, or a score-only page.
+Grading is the course's own path (the checks, workers, sandbox and judge of ``autograder autograde``) in a pool
+that stays warm for the service's life (``warm_pool``). Feedback is nbgrader's ``GenerateFeedback`` with the
+course's preprocessors, or a score-only page.
 """
 
 from __future__ import annotations
@@ -58,22 +58,6 @@ class ScratchCourse:
                                    f"{(done.stdout + done.stderr)[-2000:]}")
 
     # ------------------------------------------------------------------------------------------- grading
-    def zygote(self):
-        from ..batch.zygote import Zygote
-
-        if self._zygote is None:
-            self._zygote = Zygote(self.root)
-        return self._zygote
-
-    def warm(self) -> None:
-        """Start the next batch's zygote now, so it is warm when a submission arrives."""
-        self.zygote()
-
-    def close(self) -> None:
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
-
     def place(self, student: str, assignment: str, files: Path) -> None:
         """Put a downloaded submission (with its timestamp.txt) at submitted/<student>/<assignment>."""
         dest = self.course.submitted / student / assignment
@@ -82,13 +66,11 @@ class ScratchCourse:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(files, dest)
 
-    def grade(self, assignment: str, students: list[str]):
-        """Grade these students' placed submissions; returns the runner's report."""
-        from ..batch.runner import autograde
+    def pool(self):
+        """A warm grading pool for this scratch course (``warm_pool.WarmPool``)."""
+        from .warm_pool import WarmPool
 
-        zygote, self._zygote = self.zygote(), None   # autograde closes it when done
-        return autograde(self.course, assignment, students=students, workers=self.workers, force=True,
-                         zygote=zygote)
+        return WarmPool(self.course, self.workers)
 
     # ------------------------------------------------------------------------------------------- feedback
     def feedback_diagnosis(self, assignment: str, student: str) -> dict[str, bytes]:

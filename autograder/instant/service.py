@@ -1,11 +1,14 @@
 """``autograder serve``: the loop that answers every submission within seconds.
 
-Every ``poll`` seconds it lists the submissions of each assignment whose policy turns instant feedback on,
-queues each student's latest unanswered submission (``fair_queue``), takes a few (one per student), downloads
-them from the exchange (``submissions/<student>/latest``), grades them in the scratch course
-(``scratch_course``), renders what the policy shows and publishes it with the exchange's feedback route for
-that submission's timestamp: the student's "Fetch Feedback" shows it. What was answered is on disk
-(``state``); after a restart the same look at the exchange queues whatever was not answered.
+Every ``poll`` seconds it lists the submissions of each assignment whose policy turns instant feedback on and
+queues each student's latest unanswered submission (``fair_queue``). Whenever the warm grading pool
+(``warm_pool``) has a free worker it takes the fairest waiting submission, downloads it from the exchange
+(``submissions/<student>/latest``), places it in the scratch course (``scratch_course``) and hands it to the
+pool; when the pool gives it back graded, it renders what the policy shows and publishes it with the exchange's
+feedback route for that submission's timestamp: the student's "Fetch Feedback" shows it. While a submission
+waits or is graded, its feedback page says so ("queued", "grading"), so the student sees where it is.
+What was answered is on disk (``state``); after a restart the same look at the exchange queues whatever was
+not answered.
 
 Only a student's latest submission is graded: a newer one replaces the one still waiting.
 """
@@ -18,12 +21,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from nbgrader.utils import parse_utc
 
 from ..course import Course
 from ..exchange import archive, protocol
+from .deadlines import DueDates
 from .fair_queue import FairQueue, Item
 from .policy import Policy, policies
 from .scratch_course import ScratchCourse, page
@@ -31,6 +36,7 @@ from .state import ServiceState
 
 log = logging.getLogger("autograder.instant")
 MAX_ATTEMPTS = 3
+STATUS_EVERY = 1.0       # seconds between two writes of status.json
 
 
 def seconds_since(timestamp: str) -> float | None:
@@ -43,9 +49,13 @@ def seconds_since(timestamp: str) -> float | None:
     return (datetime.datetime.now(datetime.UTC) - stamp).total_seconds()
 
 
+def clock(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 class InstantService:
-    def __init__(self, course: Course, state_dir: Path, url: str, token: str, poll: float = 1.0,
-                 workers: int = 1, batch: int = 2, bound: int = 1000, only: list[str] | None = None) -> None:
+    def __init__(self, course: Course, state_dir: Path, url: str, token: str, poll: float = 0.5,
+                 workers: int = 1, bound: int = 1000, only: list[str] | None = None) -> None:
         from nbgrader.coursedir import CourseDirectory
 
         from ..exchange.client import ServiceExchange
@@ -57,12 +67,17 @@ class InstantService:
                                             if p.active and (not only or a in only)}
         self.state = ServiceState(state_dir)
         self.queue = FairQueue(bound, served=self.state.served_last_hour)
-        self.poll_seconds, self.batch = poll, batch
-        self.in_flight = 0
+        self.poll_seconds, self.workers = poll, max(1, workers)
+        self.in_flight: dict[tuple[str, str], Item] = {}
         self.attempts: dict[str, int] = {}
+        self.due_dates = DueDates(course.db_url)
         coursedir = CourseDirectory(course_id=self.course_id, root=str(course.root))
         self.exchange = ServiceExchange(coursedir=coursedir, authenticator=None, url=url, token=token)
         self.scratch = ScratchCourse(course, Path(state_dir) / "scratch", sorted(self.policies), workers=workers)
+        self.pool = None
+        self.ready = threading.Event()       # set once the warm pool is up (the first submission waits no start-up)
+        self._status_written = 0.0
+        self._queued_shown: set[tuple[str, str, str]] = set()
 
     def route(self, assignment: str, *parts: str) -> str:
         self.exchange.coursedir.assignment_id = assignment
@@ -70,7 +85,7 @@ class InstantService:
 
     # ---------------------------------------------------------------------------------------- look
     def look(self) -> None:
-        """Queue each student's latest submission that is not answered yet."""
+        """Queue each student's latest submission that is not answered, waiting or being graded."""
         for assignment in self.policies:
             subs = self.exchange.call("GET", self.route(assignment, "submissions"))
             latest: dict[str, dict] = {}
@@ -79,15 +94,22 @@ class InstantService:
                 if have is None or parse_utc(sub["timestamp"]) > parse_utc(have["timestamp"]):
                     latest[sub["student_id"]] = sub
             for student, sub in latest.items():
-                if self.state.is_answered(student, assignment, sub["timestamp"]):
+                stamp = sub["timestamp"]
+                if self.state.is_answered(student, assignment, stamp):
                     continue
-                waiting = self.queue.get_slot((student, assignment))
-                if waiting is not None and waiting.timestamp == sub["timestamp"]:
-                    continue
-                self.queue.put(Item(student, assignment, sub["timestamp"], bool(sub.get("late"))))
+                slot = (student, assignment)
+                for busy in (self.queue.get_slot(slot), self.in_flight.get(slot)):
+                    if busy is not None and busy.timestamp == stamp:
+                        break
+                else:
+                    late = bool(sub.get("late")) or self.due_dates.late(assignment, stamp)
+                    waiting = self.queue.get_slot(slot)
+                    if self.queue.put(Item(student, assignment, stamp, late)):
+                        if waiting is not None:
+                            self.show_progress(waiting, "superseded", newer=stamp)
 
     # ---------------------------------------------------------------------------------------- answer
-    def publish(self, item: Item, pages: dict[str, bytes]) -> None:
+    def put_pages(self, item: Item, pages: dict[str, bytes]) -> None:
         with tempfile.TemporaryDirectory(prefix="instant-") as work:
             paths = []
             for name, data in pages.items():
@@ -97,7 +119,35 @@ class InstantService:
             self.exchange.call("PUT", self.route(item.assignment, "feedback", item.student, item.timestamp),
                                archive.pack(paths))
 
+    def publish(self, item: Item, pages: dict[str, bytes]) -> None:
+        """The answer for ``item``: its feedback, or a note that it was not graded."""
+        self.put_pages(item, pages)
+
+    def show_progress(self, item: Item, stage: str, newer: str = "") -> None:
+        """A feedback page saying the submission is queued or being graded (replaced by the answer), or that
+        a newer submission replaced it."""
+        if item.late and self.policies[item.assignment].until_deadline:
+            return
+        if stage == "superseded":
+            text = (f"Your submission of {item.timestamp} was <b>not graded</b>: your newer submission of {newer} "
+                    "replaced it before its turn came. Only the newest submission gets instant feedback.")
+        elif stage == "queued":
+            place = self.queue.position(item.slot)
+            where = f"It is number {place} in the queue. " if place else ""
+            text = (f"Your submission of {item.timestamp} is <b>queued</b> for instant feedback. {where}"
+                    "Fetch the feedback again in a few seconds.")
+        else:
+            text = (f"Your submission of {item.timestamp} is <b>being graded</b> now. "
+                    "Fetch the feedback again in a few seconds.")
+        body = f"<h1>{item.assignment}: {stage}</h1><p>{text}</p>"
+        try:
+            self.put_pages(item, {f"{nb}.html": page(f"{item.assignment}: {stage}", body)
+                                  for nb in self.scratch.course.notebooks(item.assignment)})
+        except Exception as error:  # noqa: BLE001 (a progress page is a courtesy: never stops grading)
+            log.warning("cannot show %s %s as %s: %s", item.assignment, item.student, stage, error)
+
     def answer(self, item: Item, outcome: str, pages: dict[str, bytes] | None, graded: bool) -> None:
+        self._queued_shown.discard((item.student, item.assignment, item.timestamp))
         if pages:
             self.publish(item, pages)
         latency = seconds_since(item.timestamp) if pages else None
@@ -105,11 +155,12 @@ class InstantService:
         log.info("answered %s %s %s: %s%s", item.assignment, item.student, item.timestamp, outcome,
                  f" ({latency:.1f} s after submit)" if latency is not None else "")
 
-    def limit_note(self, item: Item, policy: Policy) -> dict[str, bytes]:
-        body = (f"<h1>{item.assignment}: not graded</h1><p>Instant feedback grades at most {policy.per_hour} "
-                "submissions per student and hour, and you have reached that limit: this submission was "
-                "<b>not graded</b> now. It is kept, and the submission of record is still graded by your "
-                "instructor. Submit again later for instant feedback.</p>")
+    def limit_note(self, item: Item, policy: Policy, again: float) -> dict[str, bytes]:
+        limits = f"{policy.per_hour} per hour" + (f" and {policy.per_day} per day" if policy.per_day else "")
+        body = (f"<h1>{item.assignment}: not graded</h1><p>Instant feedback grades at most {limits} for each "
+                "student, and you have reached that limit: this submission was <b>not graded</b> now. "
+                f"The next submission can be graded from <b>{clock(again)}</b>. This submission is kept, and the "
+                "submission of record is still graded by your instructor.</p>")
         notebooks = self.scratch.course.notebooks(item.assignment)
         return {f"{nb}.html": page(f"{item.assignment}: instant feedback limit", body) for nb in notebooks}
 
@@ -120,56 +171,61 @@ class InstantService:
         archive.unpack(data, work / "files", archive.SUBMISSION)
         return (work / "files" / protocol.TIMESTAMP_FILE).read_text().strip()
 
-    def process(self, items: list[Item]) -> None:
-        by_assignment: dict[str, list[Item]] = {}
-        for item in items:
+    # ---------------------------------------------------------------------------------------- grading
+    def dispatch(self) -> None:
+        """Hand waiting submissions to the pool while it has a free worker."""
+        while self.pool.busy < self.workers and len(self.queue):
+            busy = {student for student, _ in self.in_flight}
+            items = self.queue.take(1, busy=busy)
+            if not items:
+                return
+            item = items[0]
             policy = self.policies[item.assignment]
+            again = self.state.next_allowed(item.student, item.assignment, policy.per_hour, policy.per_day)
             if item.late and policy.until_deadline:
                 self.answer(item, "late: no instant feedback", None, graded=False)
-            elif self.state.graded_last_hour(item.student, item.assignment) >= policy.per_hour:
-                self.answer(item, "over the hourly limit: note sent, not graded", self.limit_note(item, policy),
-                            graded=False)
+            elif again is not None:
+                self.answer(item, f"over the limit until {clock(again)}: note sent, not graded",
+                            self.limit_note(item, policy, again), graded=False)
             else:
-                by_assignment.setdefault(item.assignment, []).append(item)
-        for assignment, group in by_assignment.items():
-            self.grade_group(assignment, group)
+                self.start(item)
 
-    def grade_group(self, assignment: str, group: list[Item]) -> None:
-        policy = self.policies[assignment]
+    def start(self, item: Item) -> None:
         work = Path(tempfile.mkdtemp(prefix="instant-"))
-        ready: list[Item] = []
         try:
-            for item in group:
-                try:
-                    folder = work / item.student
-                    item.timestamp = self.download(item, folder)   # the latest, maybe newer than queued
-                    self.scratch.place(item.student, assignment, folder / "files")
-                    ready.append(item)
-                except Exception as error:  # noqa: BLE001 (one submission never stops the service)
-                    self.failed(item, f"download: {error}")
-            if not ready:
+            queued = Item(item.student, item.assignment, item.timestamp, item.late)
+            item.timestamp = self.download(item, work)   # the latest: maybe newer than the one queued
+            if item.timestamp != queued.timestamp:
+                self.show_progress(queued, "superseded", newer=item.timestamp)
+            if self.state.is_answered(item.student, item.assignment, item.timestamp):
                 return
-            try:
-                report = self.scratch.grade(assignment, [i.student for i in ready])
-            except Exception as error:  # noqa: BLE001
-                for item in ready:
-                    self.failed(item, f"grading: {type(error).__name__}: {error}")
-                return
-            broken = {who for who, reason in report.failures if "grader error" in reason}
-            for item in ready:
-                if item.student in broken:
-                    self.failed(item, "grader error (see the service's log)")
-                    continue
-                try:
-                    if policy.show == "score":
-                        pages = self.scratch.feedback_score(assignment, item.student)
-                    else:
-                        pages = self.scratch.feedback_diagnosis(assignment, item.student)
-                    self.answer(item, f"graded: {policy.show}", pages, graded=True)
-                except Exception as error:  # noqa: BLE001
-                    self.failed(item, f"feedback: {type(error).__name__}: {error}")
+            self.scratch.place(item.student, item.assignment, work / "files")
+            self.in_flight[item.slot] = item
+            self.show_progress(item, "grading")
+            self.pool.start(item.student, item.assignment)
+        except Exception as error:  # noqa: BLE001 (one submission never stops the service)
+            self.in_flight.pop(item.slot, None)
+            self.failed(item, f"{type(error).__name__}: {error}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def deliver(self, graded) -> None:
+        item = self.in_flight.pop((graded.student, graded.assignment))
+        if graded.grader_error:
+            self.failed(item, "grader error (see the service's log): " + "; ".join(graded.problems)[:300])
+            return
+        policy = self.policies[item.assignment]
+        try:
+            began = time.perf_counter()
+            if policy.show == "score":
+                pages = self.scratch.feedback_score(item.assignment, item.student)
+            else:
+                pages = self.scratch.feedback_diagnosis(item.assignment, item.student)
+            rendered = time.perf_counter() - began
+            self.answer(item, f"graded: {policy.show} (graded in {graded.seconds:.2f} s, feedback rendered in "
+                              f"{rendered:.2f} s)", pages, graded=True)
+        except Exception as error:  # noqa: BLE001
+            self.failed(item, f"feedback: {type(error).__name__}: {error}")
 
     def failed(self, item: Item, reason: str) -> None:
         """Recorded; retried on a later look, up to MAX_ATTEMPTS, then answered as failed (no feedback)."""
@@ -182,39 +238,65 @@ class InstantService:
             self.state.record(item.student, item.assignment, item.timestamp, f"failed: {reason}", None, False)
 
     # ---------------------------------------------------------------------------------------- loop
-    def step(self) -> int:
-        """One look and one batch; returns how many submissions were taken."""
-        try:
-            self.look()
-        except Exception as error:  # noqa: BLE001 (the exchange may be restarting: look again later)
-            log.warning("cannot list submissions: %s", error)
-        items = self.queue.take(self.batch)
-        self.in_flight = len(items)
-        self.write_status()
-        try:
-            if items:
-                self.process(items)
-        finally:
-            self.in_flight = 0
-        self.scratch.warm()
-        self.write_status()
-        return len(items)
+    def start_pool(self) -> None:
+        self.pool = self.scratch.pool()
+        self.ready.set()
 
-    def write_status(self) -> None:
-        self.state.write_status(len(self.queue), self.in_flight)
+    def show_waiting(self) -> None:
+        """A "queued" page for each submission still waiting once the free workers took theirs (shown once)."""
+        for item in self.queue.items():
+            key = (item.student, item.assignment, item.timestamp)
+            if key not in self._queued_shown:
+                self._queued_shown.add(key)
+                self.show_progress(item, "queued")
+
+    def renew_pool(self) -> None:
+        """A worker or the zygote died: a new pool; what was in flight is looked at again (re-queued)."""
+        log.warning("the grading pool lost a process; starting a new one (%d in flight re-queued)",
+                    len(self.in_flight))
+        self.pool.close()
+        self.in_flight.clear()
+        self.start_pool()
+
+    def collect(self, wait: float) -> None:
+        """Deliver what the pool finished within ``wait`` seconds; a pool that lost a process is renewed."""
+        for graded in self.pool.finished(wait):
+            self.deliver(graded)
+        if self.pool.busy and not self.pool.healthy():
+            self.renew_pool()
+
+    def write_status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._status_written >= STATUS_EVERY:
+            self.state.write_status(len(self.queue), len(self.in_flight))
+            self._status_written = now
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         log.info("instant feedback for %s (state in %s)", ", ".join(sorted(self.policies)) or "no assignment",
                  self.state.folder)
-        self.scratch.warm()
+        self.start_pool()
+        next_look = 0.0
         try:
             while not stop.is_set():
-                if not self.step():
-                    stop.wait(self.poll_seconds)
+                if time.monotonic() >= next_look:
+                    try:
+                        self.look()
+                    except Exception as error:  # noqa: BLE001 (the exchange may be restarting: look again later)
+                        log.warning("cannot list submissions: %s", error)
+                    next_look = time.monotonic() + self.poll_seconds
+                self.dispatch()
+                self.show_waiting()
+                until_look = max(0.0, next_look - time.monotonic())
+                if self.pool.busy:
+                    self.collect(min(0.2, until_look))
+                else:
+                    stop.wait(until_look)
+                self.write_status()
         finally:
-            self.scratch.close()
-            self.write_status()
+            self.pool.close()
+            self.in_flight.clear()     # not answered: a restart queues them again
+            self.write_status(force=True)
 
 
 def serve(args) -> int:
@@ -236,8 +318,7 @@ def serve(args) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     service = InstantService(course, state_dir, url, token, poll=args.poll, workers=args.workers,
-                             batch=args.batch or 2 * args.workers, bound=args.queue_bound,
-                             only=args.assignment or None)
+                             bound=args.queue_bound, only=args.assignment or None)
     if not service.policies:
         print("autograder serve: no assignment has instant feedback on (c.InstantFeedback.assignments in "
               "nbgrader_config.py; see docs/instant_feedback.md)")

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 LATENCIES_KEPT = 1000
+GRADED_KEPT = 1000        # graded times kept per student and assignment (within the last day)
+HOUR, DAY = 3600.0, 86400.0
 FAILURES_KEPT = 50
 
 
@@ -49,9 +51,17 @@ class ServiceState:
     def is_answered(self, student: str, assignment: str, timestamp: str) -> bool:
         return key_of(student, assignment, timestamp) in self.answered
 
-    def graded_last_hour(self, student: str, assignment: str, now: float | None = None) -> int:
+    def next_allowed(self, student: str, assignment: str, per_hour: int, per_day: int | None,
+                     now: float | None = None) -> float | None:
+        """None when a graded submission is allowed now; otherwise the time (epoch seconds) it is again."""
         now = time.time() if now is None else now
-        return sum(1 for t in self.graded_at.get(f"{assignment}/{student}", []) if now - t < 3600)
+        times = sorted(self.graded_at.get(f"{assignment}/{student}", []))
+        waits = []
+        for limit, window in ((per_hour, HOUR), (per_day, DAY)):
+            recent = [t for t in times if now - t < window]
+            if limit is not None and len(recent) >= limit:
+                waits.append(recent[len(recent) - limit] + window)   # when the oldest counted one drops out
+        return max(waits) if waits else None
 
     def served_last_hour(self, student: str) -> int:
         now = time.time()
@@ -64,8 +74,9 @@ class ServiceState:
                                                                  "latency": latency}
         if graded:
             times = self.graded_at.setdefault(f"{assignment}/{student}", [])
-            times.append(time.time())
-            del times[:-100]
+            now = time.time()
+            times.append(now)
+            times[:] = [t for t in times if now - t < DAY][-GRADED_KEPT:]
         if latency is not None:
             self.latencies.append(latency)
             del self.latencies[:-LATENCIES_KEPT]
