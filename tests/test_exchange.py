@@ -32,6 +32,8 @@ if not PROXY.exists():
 COURSE = "autograd-course"
 RATE_COURSE = "rate-course"
 ADMIN_TOKEN = "test-admin-" + os.urandom(16).hex()
+GRADER_TOKEN = "grader-" + os.urandom(16).hex()       # the instant feedback service, a grader of COURSE
+STRANGER_TOKEN = "stranger-" + os.urandom(16).hex()   # another service the hub lets reach the exchange
 STUDENTS = ("alice", "bob")
 USERS = ("prof", *STUDENTS, "carol", "mallory")
 EXCHANGE_ENVS = (protocol.URL_ENV, protocol.TOKEN_ENV, "JUPYTERHUB_USER")
@@ -47,7 +49,8 @@ class Hub:
         self.process: subprocess.Popen | None = None
         self.courses.write_text(json.dumps({"courses": {
             COURSE: {"deadlines": {"ps_late": "2000-01-01T00:00:00+00:00",
-                                   "ps2_vjp": "2999-01-01T00:00:00+00:00"}},
+                                   "ps2_vjp": "2999-01-01T00:00:00+00:00"},
+                     "graders": [protocol.INSTANT_SERVICE_NAME]},
             RATE_COURSE: {"instructors": ["prof"], "students": ["carol"], "submissions_per_hour": 2},
         }}))
 
@@ -76,8 +79,12 @@ c.JupyterHub.load_groups = {{
     "formgrade-{COURSE}": {{"users": ["prof"]}},
     "nbgrader-{COURSE}": {{"users": {list(STUDENTS)!r}}},
 }}
-c.JupyterHub.services = [{{"name": "test-admin", "api_token": {ADMIN_TOKEN!r}}}]
-c.JupyterHub.load_roles = [{{"name": "test-admin", "scopes": ["admin:users", "tokens"], "services": ["test-admin"]}}]
+c.JupyterHub.services = [{{"name": "test-admin", "api_token": {ADMIN_TOKEN!r}}},
+                         {{"name": {protocol.INSTANT_SERVICE_NAME!r}, "api_token": {GRADER_TOKEN!r}}},
+                         {{"name": "stranger-service", "api_token": {STRANGER_TOKEN!r}}}]
+c.JupyterHub.load_roles = [{{"name": "test-admin", "scopes": ["admin:users", "tokens"], "services": ["test-admin"]}},
+                           {{"name": "exchange-services", "scopes": [{protocol.ACCESS_SCOPE!r}],
+                             "services": [{protocol.INSTANT_SERVICE_NAME!r}, "stranger-service"]}}]
 hub_service(c, {str(self.data)!r}, {str(self.courses)!r}, port={self.service_port}, python={sys.executable!r},
             environment={{"PYTHONPATH": {str(REPO)!r}}})
 """
@@ -502,3 +509,59 @@ def test_a_token_narrowed_to_the_exchange_is_enough(hub, instructor_root):
     status, _, listed = hub.api("GET", f"courses/{COURSE}/assignments", token=narrow["token"])
     assert status == 200 and "ps2_vjp" in [a["assignment_id"] for a in listed]
     assert hub.api("GET", "courses", token=narrow["token"])[2]["user"] == "alice"
+
+
+def test_a_grader_service_reads_submissions_and_publishes_feedback_and_nothing_else(hub, instructor_root):
+    release(hub, instructor_root, "ps2_vjp")
+    status, _, sent = hub.api("POST", submit_route(), "alice", zip_of({"vjp.ipynb": NOTEBOOK}))
+    assert status == 201
+    stamp = urllib.parse.quote(sent["timestamp"])
+    feedback = f"courses/{COURSE}/assignments/ps2_vjp/feedback/alice"
+    # the grader (the instant feedback service, named in the courses file) reads every submission ...
+    status, _, subs = hub.api("GET", submit_route(), token=GRADER_TOKEN)
+    assert status == 200 and {"alice"} <= {s["student_id"] for s in subs}
+    status, _, data = hub.api("GET", submit_route() + "/alice/latest", token=GRADER_TOKEN)
+    assert status == 200 and "vjp.ipynb" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    # ... and publishes feedback the student fetches
+    status, _, _ = hub.api("PUT", f"{feedback}/{stamp}", body=zip_of({"vjp.html": b"<p>instant</p>"}),
+                           token=GRADER_TOKEN)
+    assert status == 200
+    status, _, data = hub.api("GET", feedback, "alice")
+    assert status == 200 and b"instant" in b"".join(
+        zipfile.ZipFile(io.BytesIO(data)).read(n) for n in zipfile.ZipFile(io.BytesIO(data)).namelist())
+    # nothing else: no release, no unrelease, no submission
+    before = submissions_of(hub, "alice")
+    for method, route, body in (("PUT", f"courses/{COURSE}/assignments/ps2_vjp", zip_of({"vjp.ipynb": b"{}"})),
+                                ("DELETE", f"courses/{COURSE}/assignments/ps2_vjp", None),
+                                ("POST", submit_route(), zip_of({"vjp.ipynb": NOTEBOOK}))):
+        status, _, answer = hub.api(method, route, body=body, token=GRADER_TOKEN)
+        assert status == 403, (method, route, answer)
+    assert submissions_of(hub, "alice") == before
+    status, _, _ = hub.api("GET", f"courses/{COURSE}/assignments/ps2_vjp", "alice")
+    assert status == 200                                             # still released
+    # a grader of one course only
+    status, _, answer = hub.api("GET", submit_route(course=RATE_COURSE), token=GRADER_TOKEN)
+    assert status == 403 and "not a grader" in answer["error"]
+
+
+def test_a_service_not_named_a_grader_and_a_user_named_like_one_are_refused(hub, instructor_root):
+    release(hub, instructor_root, "ps2_vjp")
+    status, _, sent = hub.api("POST", submit_route(), "bob", zip_of({"vjp.ipynb": NOTEBOOK}))
+    assert status == 201
+    stamp = urllib.parse.quote(sent["timestamp"])
+    request = urllib.request.Request(f"{hub.url}/hub/api/users/{protocol.INSTANT_SERVICE_NAME}", method="POST",
+                                     headers={"Authorization": f"token {ADMIN_TOKEN}"})
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as error:
+        assert error.code == 409    # made by an earlier run of the module against this hub
+    impostor = hub.token(protocol.INSTANT_SERVICE_NAME)
+    for token in (STRANGER_TOKEN, impostor):
+        for method, route, body in (("GET", submit_route(), None), ("GET", submit_route() + "/bob/latest", None),
+                                    ("PUT", f"courses/{COURSE}/assignments/ps2_vjp/feedback/bob/{stamp}",
+                                     zip_of({"vjp.html": b"<p>fake</p>"})),
+                                    ("GET", f"courses/{COURSE}/assignments/ps2_vjp/feedback/bob", None)):
+            status, _, answer = hub.api(method, route, body=body, token=token)
+            assert status == 403, (token[:8], method, route, answer)
+    status, _, data = hub.api("GET", f"courses/{COURSE}/assignments/ps2_vjp/feedback/bob", "bob")
+    assert status == 200 and b"fake" not in data

@@ -160,6 +160,8 @@ def write_courses_file(settings: dict, path: Path) -> Path:
 
     course = {"instructors": sorted(settings["instructors"]), "students": sorted(settings["students"]),
               "graders": [INSTANT_SERVICE_NAME] if settings.get("instant") else [], "deadlines": deadlines}
+    if settings.get("submissions_per_hour"):
+        course["submissions_per_hour"] = settings["submissions_per_hour"]
     path.write_text(json.dumps({"courses": {settings["course_id"]: course}}, indent=1))
     path.chmod(0o600)
     return path

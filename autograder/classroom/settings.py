@@ -30,6 +30,7 @@ class ClassroomSettings:
     instructors: list[str]
     signup: bool = False            # NativeAuthenticator sign-up, each account approved by an instructor
     home_base: str = "/home"        # where students' unix homes are created (root only)
+    submissions_per_hour: int | None = None   # the exchange's limit per student and assignment (None: its own)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -63,5 +64,15 @@ def load(course: Course) -> ClassroomSettings:
     return ClassroomSettings(course=course, course_id=course_id, instructors=instructors,
                              signup=bool(table.get("signup", False)),
                              home_base=str(table.get("home_base", "/home")),
+                             submissions_per_hour=_positive(table, "submissions_per_hour", path),
                              extra={k: v for k, v in table.items()
-                                    if k not in {"instructors", "signup", "home_base"}})
+                                    if k not in {"instructors", "signup", "home_base", "submissions_per_hour"}})
+
+
+def _positive(table: dict, key: str, path) -> int | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise CourseError(f"{path}: {key} must be a whole number of at least 1, not {value!r}")
+    return value
