@@ -267,3 +267,92 @@ def test_student_output_is_inert_in_autograded_notebook_and_feedback(grader, att
     assert "&lt;div class=&quot;autograder-feedback" not in feedback
     if attack.name == "rich-html":   # an honest image stays
         assert 'src="data:image/png;base64,iVBORw0KGgo' in feedback
+
+
+# ----------------------------------------------------------------------------- through instant feedback
+def _through_the_service(part: int, tmp_path_factory) -> dict:
+    """The part's attacks submitted through the exchange of a real hub (as their own hub users) and graded by
+    the instant feedback service; returns what the exchange refused, what the service answered, the grades in
+    its scratch gradebook and, per hub user, whether the exchange holds exactly the batch's files."""
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from autograder.classroom.headless import HeadlessClassroom
+    from autograder.classroom.launcher import proxy_command
+    from autograder.course import Course, CourseError
+    from autograder.exchange import archive, protocol
+    from autograder.instant.service import InstantService
+
+    try:
+        proxy_command()
+    except CourseError as error:
+        pytest.skip(str(error))
+    tmp = tmp_path_factory.mktemp(f"corpus-instant-{part}")
+    built = _build(tmp / "built", ATTACKS[part::PARTS])         # fresh folders: the batch run repaired its own
+    course = tmp / "course"
+    course.mkdir()
+    for name in ("source", "release"):
+        shutil.copytree(built / name, course / name)
+    shutil.copy2(built / "nbgrader_config.py", course / "nbgrader_config.py")
+    with open(course / "nbgrader_config.py", "a") as fh:
+        fh.write(f'\nc.InstantFeedback.assignments = {{"{ASSIGNMENT}": {{"enabled": True, "per_hour": 100}}}}\n')
+    students = [a.student for a in ATTACKS[part::PARTS]] + list(BYSTANDERS)
+    users = {student: f"a{i:03d}" for i, student in enumerate(students)}   # hub names: unix logins
+    (course / "roster.csv").write_text("id,first_name,last_name,email\n" + "".join(f"{u},,,\n" for u in users.values()))
+    refused, same_files = {}, {}
+    with HeadlessClassroom(course, tmp / "hub") as room:
+        room.exchange("instructor", "ServiceReleaseAssignment", course, ASSIGNMENT)
+        route = f"{room.exchange_url}{protocol.API}/courses/{room.course_id}/assignments/{ASSIGNMENT}/submissions"
+        for student, user in users.items():
+            room.add_user(user)
+            folder = built / "submitted" / student / ASSIGNMENT
+            files = [(n, p) for n, p in archive.files_of(folder) if n != protocol.TIMESTAMP_FILE]
+            entries = {str(p.relative_to(folder)) for p in folder.rglob("*")} - {protocol.TIMESTAMP_FILE}
+            same_files[user] = entries == {n for n, _ in files}     # no link, pipe, socket or folder left out
+            request = urllib.request.Request(route, data=archive.pack(files), method="POST", headers={
+                "Authorization": f"token {room.token(user)}", "Content-Type": "application/zip"})
+            try:
+                urllib.request.urlopen(request, timeout=60).close()
+            except urllib.error.HTTPError as error:
+                refused[student] = (error.code, json.loads(error.read()).get("error", ""))
+        service = InstantService(Course(course), tmp / "serve", room.exchange_url, room.token("instructor"),
+                                 poll=0.5, workers=2)
+        stop = threading.Event()
+        thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+        thread.start()
+        accepted = [users[s] for s in students if s not in refused]
+        deadline = time.monotonic() + 1800
+        try:
+            while not all(any(k.startswith(f"{ASSIGNMENT}/{u}/") for k in service.state.answered) for u in accepted):
+                assert thread.is_alive(), "the service stopped"
+                assert time.monotonic() < deadline, "the service did not answer every submission"
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            thread.join(timeout=600)
+        answered = {k.split("/")[1]: v["outcome"] for k, v in service.state.answered.items()}
+        scratch = grades(service.scratch.root, ASSIGNMENT)
+    return {"users": users, "refused": refused, "answered": answered, "grades": scratch, "same_files": same_files}
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_hostile_submissions_through_instant_feedback_get_the_batch_grades(part, tmp_path_factory):
+    batch = _run("autograder", part, tmp_path_factory)["grades"]
+    served = _through_the_service(part, tmp_path_factory)
+    users = served["users"]
+    for student, (status, message) in served["refused"].items():
+        assert 400 <= status < 500 and message, (student, status, message)     # refused, saying why
+    compared = 0
+    for student, user in users.items():
+        if student in served["refused"]:
+            continue
+        outcome = served["answered"].get(user, "")
+        assert outcome.startswith("graded"), f"{student}: {outcome}"        # answered, never a service failure
+        if not served["same_files"][user]:
+            continue        # the exchange stores regular files only: the service grades another submission
+        mine, theirs = served["grades"].get(user, {}), batch.get(student, {})
+        assert {c: s for c, (s, _, _) in mine.items()} == {c: s for c, (s, _, _) in theirs.items()}, student
+        compared += 1
+    assert compared >= len(users) // 2, f"only {compared} of {len(users)} submissions compared"
