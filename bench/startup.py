@@ -10,7 +10,8 @@ turn, so that a machine shared with other work loads every checkout alike and th
 
 Three kinds of figure:
 
-* start: the command does no work (``--help``, a status look): imports plus, for nbgrader, the course config.
+* start: the command does no work (``--help``, a status look). nbgrader's ``--help`` exits before it loads
+  ``nbgrader_config.py``, so for nbgrader this is its imports alone.
 * imports+config: a Python process that imports what the nbgrader command imports, loads the course's
   ``nbgrader_config.py`` and imports every preprocessor class the config names for that command (nbgrader
   imports them when it builds its converters): start-up without nbgrader's own work.
