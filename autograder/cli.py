@@ -83,6 +83,10 @@ def _hub(args) -> int:
 
 
 def _serve(args) -> int:
+    if args.status:  # a status look reads one file: it need not import the service (nbgrader)
+        from .instant.state import print_status
+
+        return print_status(args)
     from .instant.service import serve
 
     return serve(args)

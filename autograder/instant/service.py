@@ -32,7 +32,7 @@ from .deadlines import DueDates
 from .fair_queue import FairQueue, Item
 from .policy import Policy, policies
 from .scratch_course import ScratchCourse, page
-from .state import ServiceState
+from .state import ServiceState, print_status
 
 log = logging.getLogger("autograder.instant")
 MAX_ATTEMPTS = 3
@@ -300,16 +300,10 @@ class InstantService:
 
 
 def serve(args) -> int:
-    from .state import format_status, read_status
-
-    if args.status and args.state_dir:   # no course needed to read a status
-        print(format_status(read_status(Path(args.state_dir))))
-        return 0
+    if args.status:
+        return print_status(args)
     course = Course.find()
     state_dir = Path(args.state_dir) if args.state_dir else course.root / ".instant-feedback"
-    if args.status:
-        print(format_status(read_status(state_dir)))
-        return 0
     url = args.exchange_url or os.environ.get(protocol.URL_ENV, "")
     token = os.environ.get(protocol.TOKEN_ENV, "")
     if not url or not token:

@@ -123,3 +123,17 @@ def format_status(status: dict | None) -> str:
              f"(service pid {status['pid']}, status written {age:.0f} s ago)"]
     lines += [f"  {f['submission']}: {f['reason']}" for f in status.get("recent_failures", [])]
     return "\n".join(lines)
+
+
+def print_status(args) -> int:
+    """``autograder serve --status``: the status in ``--state-dir``, or in the course's ``.instant-feedback``.
+
+    Here, not in ``service``, so that a status look imports neither nbgrader nor the service (it reads one file)."""
+    if args.state_dir:   # no course needed to read a status
+        folder = Path(args.state_dir)
+    else:
+        from ..course import Course
+
+        folder = Course.find().root / ".instant-feedback"
+    print(format_status(read_status(folder)))
+    return 0

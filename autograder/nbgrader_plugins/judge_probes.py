@@ -6,19 +6,32 @@ form nbgrader's ``SaveAutoGrades`` understands: a display of the feedback, then 
 holding the points earned (nbgrader's partial-credit convention). Whatever the student's code printed,
 warned or raised inside the test cell is thereby discarded, so noise never costs points and a
 forged output never earns any.
+
+The judge (``autograder.judge``) and the scenario registry import torch, so they are imported on first use,
+not with this module: nbgrader imports this module whenever it builds the course config's preprocessors,
+and a command that never reaches a test cell must not pay for torch.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder.judge.feedback import render_html, render_text
-from autograder.judge.verdict import CellVerdict, judge_records
 from autograder.probe.contract import METADATA_KEY, MIME_TYPE, UNREADABLE, RecordingFinished, stop_reason
-from autograder.probe.scenario import suite
+
+if TYPE_CHECKING:
+    from autograder.judge.verdict import CellVerdict
+
+
+def suite(grade_id: str):
+    """The scenarios of a course test cell (``autograder.probe.scenario.suite``; imports torch on first use)."""
+    from autograder.probe.scenario import suite
+
+    return suite(grade_id)
 
 
 def is_test_cell(cell) -> bool:
@@ -53,6 +66,8 @@ def cell_problems(outputs) -> list[str]:
 
 
 def verdict_outputs(verdict: CellVerdict) -> list[NotebookNode]:
+    from autograder.judge.feedback import render_html, render_text
+
     feedback = new_output("display_data", data={"text/plain": render_text(verdict),
                                                 "text/html": render_html(verdict)})
     score = new_output("execute_result", data={"text/plain": repr(float(verdict.score))}, execution_count=None)
@@ -68,6 +83,8 @@ def judge_cell(cell, unreadable: str | None = None) -> CellVerdict | None:
     grade_id = cell.metadata["nbgrader"]["grade_id"]
     if suite(grade_id) is None:
         return None
+    from autograder.judge.verdict import judge_records
+
     records = [o["data"][MIME_TYPE] for o in cell.outputs
                if o.get("output_type") in ("display_data", "execute_result") and _carries_record(o)]
     verdict = judge_records(grade_id, records, float(cell.metadata["nbgrader"]["points"]),
