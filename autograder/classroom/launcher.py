@@ -202,7 +202,8 @@ def run(args) -> int:
         "proxy_api_port": free_port(), "exchange_port": free_port(), "state_dir": str(state),
         "isolation": "unix-users" if isolated else "shared", "signup": settings.signup,
         "home_base": settings.home_base, "exchange": use_exchange, "instructor_root": instructor_root,
-        "instant": use_instant, "submissions_per_hour": settings.submissions_per_hour, "instant_user": instant_user(course, isolated) if use_instant else None,
+        "instant": use_instant, "instant_user": instant_user(course, isolated) if use_instant else None,
+        "submissions_per_hour": settings.submissions_per_hour,
         "admin_token_file": str(secret_file(state / "admin_token")),
         "proxy_token_file": str(secret_file(state / "proxy_token")), "proxy_command": proxy_command(),
     }
