@@ -39,11 +39,22 @@ FEEDBACK = Limits(suffixes=protocol.FEEDBACK_SUFFIXES)
 RELEASE = Limits()
 
 
+class Unpackable(ValueError):
+    """A file that cannot travel in a zip archive (its name is not text)."""
+
+
 def pack(files: Iterable[tuple[str, Path]]) -> bytes:
-    """A zip of ``(name in the archive, file on disk)`` pairs."""
+    """A zip of ``(name in the archive, file on disk)`` pairs. A name that is not valid text (undecodable bytes
+    in a file name) raises ``Unpackable`` naming it."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, path in files:
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = name.encode("utf-8", "backslashreplace").decode()
+                raise Unpackable(f"the file name {shown!r} is not valid text (UTF-8): rename or remove that "
+                                 "file") from None
             archive.write(path, name)
     return buffer.getvalue()
 

@@ -177,8 +177,12 @@ class ServiceSubmit(ServiceExchange, abc.ExchangeSubmit):
             if self.strict:
                 self.fail(f"Assignment {self.coursedir.assignment_id} not submitted. {message}")
             self.log.warning(message)
+        try:
+            data = archive.pack(files)
+        except archive.Unpackable as error:
+            self.fail(f"Assignment {self.coursedir.assignment_id} not submitted: {error}")
         answer = self.call("POST", self.course_route("assignments", self.coursedir.assignment_id, "submissions"),
-                           archive.pack(files))
+                           data)
         if self.coursedir.student_id not in ("*", "", answer["student_id"]):
             self.log.warning("Submitted as %s, the owner of the hub token (not %s)", answer["student_id"],
                              self.coursedir.student_id)

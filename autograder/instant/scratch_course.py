@@ -73,23 +73,35 @@ class ScratchCourse:
         return WarmPool(self.course, self.workers)
 
     # ------------------------------------------------------------------------------------------- feedback
-    def feedback_diagnosis(self, assignment: str, student: str) -> dict[str, bytes]:
-        """nbgrader's feedback pages (as ``generate_feedback``): notebook file name -> HTML."""
+    def feedback_diagnosis(self, assignment: str, student: str, problems: list[str] = ()) -> dict[str, bytes]:
+        """nbgrader's feedback pages (as ``generate_feedback``): notebook file name -> HTML. A notebook that
+        could not be graded (missing, unreadable) gets a page saying why instead, from ``problems``."""
         from nbgrader.converters import GenerateFeedback
         from nbgrader.coursedir import CourseDirectory
 
-        config = self.course.config()
-        coursedir = CourseDirectory(config=config)
-        coursedir.root = str(self.root)
-        coursedir.assignment_id = assignment
-        coursedir.student_id = student
-        out = self.course.feedback / student / assignment
-        if out.exists():
-            shutil.rmtree(out)
-        converter = GenerateFeedback(coursedir=coursedir, config=config)
-        converter.force = True
-        converter.start()
-        return {p.name: p.read_bytes() for p in sorted(out.glob("*.html"))}
+        graded = self.course.autograded / student / assignment
+        pages = {}
+        if any((graded / f"{nb}.ipynb").is_file() for nb in self.course.notebooks(assignment)):
+            config = self.course.config()
+            coursedir = CourseDirectory(config=config)
+            coursedir.root = str(self.root)
+            coursedir.assignment_id = assignment
+            coursedir.student_id = student
+            out = self.course.feedback / student / assignment
+            if out.exists():
+                shutil.rmtree(out)
+            converter = GenerateFeedback(coursedir=coursedir, config=config)
+            converter.force = True
+            converter.start()
+            pages = {p.name: p.read_bytes() for p in sorted(out.glob("*.html"))}
+        for nb in self.course.notebooks(assignment):
+            if f"{nb}.html" not in pages:
+                reasons = "".join(f"<li>{html.escape(p)}</li>" for p in problems) or "<li>no notebook</li>"
+                body = (f"<h1>{html.escape(assignment)}: {html.escape(nb)}.ipynb could not be graded</h1>"
+                        f"<p>It scores 0. What was wrong with the submission:</p><ul>{reasons}</ul>"
+                        f"<p>Submit the assignment again with {html.escape(nb)}.ipynb in it.</p>")
+                pages[f"{nb}.html"] = page(f"{assignment} {nb}: not graded", body)
+        return pages
 
     def feedback_score(self, assignment: str, student: str) -> dict[str, bytes]:
         """A page per notebook with its score only: no cell, no test, no diagnosis."""

@@ -220,7 +220,7 @@ class InstantService:
             if policy.show == "score":
                 pages = self.scratch.feedback_score(item.assignment, item.student)
             else:
-                pages = self.scratch.feedback_diagnosis(item.assignment, item.student)
+                pages = self.scratch.feedback_diagnosis(item.assignment, item.student, graded.problems)
             rendered = time.perf_counter() - began
             self.answer(item, f"graded: {policy.show} (graded in {graded.seconds:.2f} s, feedback rendered in "
                               f"{rendered:.2f} s)", pages, graded=True)

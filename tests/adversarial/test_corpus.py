@@ -310,8 +310,13 @@ def _through_the_service(part: int, tmp_path_factory) -> dict:
             folder = built / "submitted" / student / ASSIGNMENT
             files = [(n, p) for n, p in archive.files_of(folder) if n != protocol.TIMESTAMP_FILE]
             entries = {str(p.relative_to(folder)) for p in folder.rglob("*")} - {protocol.TIMESTAMP_FILE}
+            try:
+                data = archive.pack(files)
+            except archive.Unpackable as error:     # what the student's Submit says, and sends nothing
+                refused[student] = (400, str(error))
+                continue
             same_files[user] = entries == {n for n, _ in files}     # no link, pipe, socket or folder left out
-            request = urllib.request.Request(route, data=archive.pack(files), method="POST", headers={
+            request = urllib.request.Request(route, data=data, method="POST", headers={
                 "Authorization": f"token {room.token(user)}", "Content-Type": "application/zip"})
             try:
                 urllib.request.urlopen(request, timeout=60).close()
