@@ -100,7 +100,7 @@ def _stale(g, model: nn.Module, scale: float = 3.0) -> None:
     """A stale gradient on every trainable parameter, as an earlier backward pass would leave it."""
     for p in model.parameters():
         if p.requires_grad:
-            p.grad = randn(g, p.numel(), dtype=p.dtype, scale=scale, shift=0.5).reshape(p.shape)
+            p.grad = randn(g, p.numel(), dtype=p.dtype, scale=scale, shift=0.5).reshape(p.shape).clone()
 
 
 def _params(model: nn.Module) -> dict:
