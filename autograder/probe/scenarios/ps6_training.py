@@ -243,7 +243,7 @@ TS_HIDDEN = [
         _train_build(lambda g: TwoTower(g, 4, 5, 2, F64), lambda g: _regression(g, 6, 4, 2, F64), MSE, SGD)),
 ]
 
-# ------------------------------------------------------------------ accumulated_step(model, optimizer, loss_fn, micro_batches)
+# ------------------------------------------------------- accumulated_step(model, optimizer, loss_fn, micro_batches)
 
 
 def _micro(make_one, sizes):
