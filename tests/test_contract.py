@@ -209,6 +209,27 @@ def test_the_method_summary_holds_only_what_the_contract_names():
         assert judge_record.decode_method(json.loads(json.dumps(method))).reverse[1].sweeps == 2
 
 
+def test_the_saved_tensor_summary_holds_only_what_the_contract_names():
+    """Scenarios that measure saved tensors (``Scenario.measure_saved``) record ``call["saved"]``; a forged
+    summary that could not be measured (more kept than ever held) is rejected."""
+    def student(blocks, x):
+        for block in blocks:
+            x = block(x)
+        return x
+
+    records = collect("test_checkpointed_forward_hidden", {"checkpointed_forward": student})
+    summaries = [call["saved"] for record in records for call in record["calls"].values()]
+    assert summaries and len(summaries) == sum(len(record["calls"]) for record in records)
+    for saved in summaries:
+        assert set(saved) == contract.SAVED_KEYS and saved["tensors"] > 0
+        decoded = judge_record.decode_saved(json.loads(json.dumps(saved)))
+        assert 0 < decoded.kept <= decoded.peak <= decoded.bytes
+    with pytest.raises(judge_record.BadRecord):
+        judge_record.decode_saved({**summaries[0], "kept": summaries[0]["peak"] + 1})
+    others = collect("test_vjp_hidden", {"vjp": lambda f, x, v: x})
+    assert all("saved" not in call for record in others for call in record["calls"].values())
+
+
 # ---------------------------------------------------------------------- errors of ours: matched by type
 
 def _forward_only():

@@ -28,8 +28,17 @@ CORRECT = {
         "def weighted_sensitivity():\n    inp = torch.eye(4, 5, requires_grad=True)\n"
         "    out = (inp + 10).pow(3).t()\n    v = weighted_upstream(out)\n    out.backward(v)\n"
         "    return v, inp.grad\n"),
+    # models and optimizers as inputs, dicts of tensors observed, and call["saved"]
+    "test_checkpointed_forward_hidden": (
+        "def checkpointed_forward(blocks, x):\n    for block in blocks:\n"
+        "        x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)\n    return x\n"),
+    "test_train_step_hidden": (
+        "def train_step(model, optimizer, loss_fn, batch):\n    optimizer.zero_grad()\n"
+        "    loss = loss_fn(model(batch[0]), batch[1])\n    loss.backward()\n    optimizer.step()\n"
+        "    return loss.item()\n"),
 }
-POINTS = {"test_vjp_hidden": 4.0, "test_weighted_sensitivity_hidden": 3.0}
+POINTS = {"test_vjp_hidden": 4.0, "test_weighted_sensitivity_hidden": 3.0, "test_checkpointed_forward_hidden": 4.0,
+          "test_train_step_hidden": 3.0}
 _RECORDS: dict[str, list[dict]] = {}
 
 

@@ -39,6 +39,8 @@ def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
         return fn(value) if value.is_floating_point() else value
     if isinstance(value, (list, tuple)):
         return type(value)(_map_tensors(item, fn) for item in value)
+    if isinstance(value, dict):
+        return {key: _map_tensors(item, fn) for key, item in value.items()}
     return value
 
 
@@ -122,6 +124,8 @@ OTHER_ITEMS = {   # pattern -> why the item is not a clause of the table
     r"pass it to `loss_fn` unchanged": "checked by the values: one scenario's batches are opaque tensors",
     r"would leave it for `optimizer\.step\(\)`": "checked by 'afterwards w.grad holds the accumulated gradient'",
     r"must \*\*never change\*\* when the function is called again": "checked by the repeated calls (alias_of_grad)",
+    r"none for the frozen ones \(those with `p\.requires_grad` False\)": "checked by the frozen scenario "
+                                                                    "(frozen_param_listed)",
 }
 
 # ------------------------------------------------------------------ the exercises' text

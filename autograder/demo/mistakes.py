@@ -160,4 +160,37 @@ def mixed_partial(f, x, y):
     (fxx,) = torch.autograd.grad(fx.sum(), x)
     return fxx
 '''),
+    # ---------------------------------------------------------------- ps6_training
+    "parameter_grads": ("stale_grad_included", '''
+def parameter_grads(model, loss_fn, batch):
+    X, y = batch
+    loss_fn(model(X), y).backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+'''),
+    "train_step": ("zero_grad_after_step", '''
+def train_step(model, optimizer, loss_fn, batch):
+    X, y = batch
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+'''),
+    "accumulated_step": ("equal_weights", '''
+def accumulated_step(model, optimizer, loss_fn, micro_batches):
+    optimizer.zero_grad()
+    total = 0.0
+    for X, y in micro_batches:
+        loss = loss_fn(model(X), y) / len(micro_batches)
+        loss.backward()
+        total += loss.item()
+    optimizer.step()
+    return total
+'''),
+    "checkpointed_forward": ("reentrant_checkpoint", '''
+def checkpointed_forward(blocks, x):
+    for block in blocks:
+        x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=True)
+    return x
+'''),
 }

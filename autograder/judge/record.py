@@ -34,6 +34,7 @@ from autograder.probe.contract import (
     PRINTED_KEYS,
     RECORD_KEYS,
     RECORD_VERSION,
+    SAVED_KEYS,
     STATUSES,
     SWEEP_KEYS,
     TENSOR_KEYS,
@@ -139,6 +140,16 @@ class Cut:
     symptom: str    # contract.CUT_SYMPTOMS
 
 
+@dataclass(frozen=True)
+class SavedRecord:
+    """The tensors autograd saved for backward while one call ran (``call["saved"]``, ``monitors.SavedTensors``)."""
+
+    tensors: int     # packed in all
+    bytes: int       # their bytes in all
+    kept: int        # bytes still held when the call returned (by the graph of its result)
+    peak: int        # the most bytes held at any moment of the call
+
+
 @dataclass
 class Call:
     value: Any = None
@@ -148,6 +159,7 @@ class Call:
     autograd_names: dict = field(default_factory=dict)
     method: MethodRecord | None = None        # None: no test function of ours was evaluated
     cuts: tuple[Cut, ...] = ()                # graph cuts seen with the gradient they made go missing
+    saved: SavedRecord | None = None          # None: the scenario did not measure saved tensors
     stdout: str = ""
     stderr: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -380,7 +392,17 @@ def decode_call(info: Any) -> Call:
     call.seconds = seconds
     if "method" in info:
         call.method = decode_method(info["method"])
+    if "saved" in info:
+        call.saved = decode_saved(info["saved"])
     return call
+
+
+def decode_saved(info: Any) -> SavedRecord:
+    """``call["saved"]`` (``contract.SAVED_KEYS``): what the probe's saved-tensor monitor counted."""
+    _require(isinstance(info, dict) and set(info) == SAVED_KEYS, "bad saved tensors")
+    saved = SavedRecord(**{key: _count(info[key], f"saved {key}", MAX_COUNT) for key in SAVED_KEYS})
+    _require(saved.kept <= saved.peak <= saved.bytes, "bad saved tensors")
+    return saved
 
 
 def _cuts(value: Any) -> tuple[Cut, ...]:

@@ -21,7 +21,7 @@ RECORD_VERSION = 1                                    # record["v"]
 # The fields the probe may write; anything else in a record is a forgery.
 RECORD_KEYS = frozenset({"v", "scenario", "function", "status", "inputs_before", "inputs_after", "calls",
                          "observed", "probe_error", "grade_id"})
-CALL_KEYS = frozenset({"value", "error", "autograd", "printed", "seconds", "method"})
+CALL_KEYS = frozenset({"value", "error", "autograd", "printed", "seconds", "method", "saved"})
 # call["autograd"]: reverse passes (backward / autograd.grad calls, also inside torch.func), per entry point,
 # and the directions they carried in all (a pass on a vmapped or is_grads_batched cotangent carries several).
 # "cuts": the graph was cut and a gradient went missing because of it (``probe.graph_cuts``), each
@@ -32,6 +32,11 @@ CUT_VIA = ("detach", "data", "no_grad")
 CUT_WHERE = ("leaf", "intermediate")
 CUT_SYMPTOMS = ("grad_none", "unreached_input", "detached_root")
 MAX_CUTS = 4
+# call["saved"]: the tensors autograd saved for the backward pass while the call ran (``monitors.SavedTensors``),
+# present only in the scenarios that ask for it (``Scenario.measure_saved``): how many were packed and their
+# bytes in all, the bytes still held when the call returned (by the graph of its result) and the most held
+# at any moment. Bytes are numel × element size of each packed tensor, as autograd handed it over.
+SAVED_KEYS = frozenset({"tensors", "bytes", "kept", "peak"})
 PRINTED_KEYS = frozenset({"stdout", "stderr", "warnings", "n_warnings"})  # call["printed"]
 TENSOR_KEYS = frozenset({"t", "type", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn",
                          "unreadable", "b64", "grad", "grad_id"})

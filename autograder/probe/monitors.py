@@ -171,3 +171,60 @@ def student_frames(tb, limit: int = 3) -> list[dict]:
             continue
         frames.append({"line": frame.lineno, "function": (frame.name or "")[:100], "code": (frame.line or "")[:200]})
     return frames[-limit:]
+
+
+class _Held:
+    """One tensor autograd saved for backward, as packed by ``SavedTensors``: it lives exactly as long as
+    autograd keeps the saved tensor (the graph node that saved it), and says so when it goes."""
+
+    __slots__ = ("tensor", "nbytes", "monitor")
+
+    def __init__(self, tensor: torch.Tensor, nbytes: int, monitor: SavedTensors) -> None:
+        self.tensor, self.nbytes, self.monitor = tensor, nbytes, monitor
+
+    def __del__(self) -> None:
+        self.monitor.live -= self.nbytes
+
+
+class SavedTensors:
+    """Measures the tensors autograd saves for the backward pass during a call
+    (``torch.autograd.graph.saved_tensors_hooks``): how many, their bytes in all, the bytes still held when
+    the call returns (``kept``: what the graph of its result holds on to) and the most held at any moment.
+
+    Values never change: the pack hook hands autograd a holder of the very same tensor, unpacked as it was.
+    Hooks that code inside the call installs (``torch.utils.checkpoint`` does) take precedence for the
+    tensors saved under them, which is what makes checkpointing visible here. ``torch.func`` transforms
+    refuse to run under saved-tensor hooks, so only the scenarios that ask for it are measured."""
+
+    def __init__(self) -> None:
+        self.tensors = 0
+        self.bytes = 0
+        self.live = 0
+        self.peak = 0
+        self.kept = 0
+        self._hooks = None
+
+    def _pack(self, tensor: torch.Tensor) -> _Held:
+        nbytes = int(tensor.numel()) * int(tensor.element_size())
+        self.tensors += 1
+        self.bytes += nbytes
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        return _Held(tensor, nbytes, self)
+
+    @staticmethod
+    def _unpack(held: _Held) -> torch.Tensor:
+        return held.tensor
+
+    def __enter__(self) -> SavedTensors:
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self._hooks.__exit__(*exc)
+        self.kept = max(self.live, 0)
+        return False
+
+    def summary(self) -> dict:
+        return {"tensors": self.tensors, "bytes": self.bytes, "kept": self.kept, "peak": self.peak}

@@ -38,6 +38,7 @@ class Scenario:
     weight: float = 1.0
     changes: tuple[str, ...] = ()   # inputs the function is allowed (or required) to change
     stand_ins: tuple[str, ...] = field(default=())  # globals the probe swaps for known-good versions
+    measure_saved: bool = False  # record the tensors autograd saves during each call (``monitors.SavedTensors``)
 
     @property
     def rubric_key(self) -> str:

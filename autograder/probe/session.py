@@ -13,6 +13,7 @@ from .contract import RECORD_VERSION, ProbeTimeout, Status
 from .encode import encode, encode_error
 from .monitors import (
     AutogradCalls,
+    SavedTensors,
     Stopwatch,
     captured_output,
     default_autograd_state,
@@ -61,10 +62,11 @@ class Session:
             self.status = Status.TIMEOUT
             raise StopScenario
         counter = AutogradCalls()
+        saved = SavedTensors() if self.scenario.measure_saved else contextlib.nullcontext()
         outcome = Outcome()
         with captured_output() as printed, Stopwatch() as watch, method_tap.watching() as method:
             try:
-                with default_autograd_state(), time_limit(self.call_seconds), counter:
+                with default_autograd_state(), time_limit(self.call_seconds), counter, saved:
                     outcome.value = fn(*args, **kwargs)
             except KeyboardInterrupt:
                 raise
@@ -77,6 +79,8 @@ class Session:
             "printed": printed.summary(),
             "seconds": round(watch.seconds, 6),
         }
+        if isinstance(saved, SavedTensors):
+            entry["saved"] = saved.summary()
         summary = method.summary()
         if summary is not None:
             entry["method"] = summary

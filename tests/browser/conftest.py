@@ -164,7 +164,7 @@ def with_feedback(_preparation) -> Path:
 
 @pytest.fixture(scope="session")
 def graded(_preparation) -> Path:
-    """The course with all five assignments generated and ps2_vjp autograded, with feedback."""
+    """The course with every assignment generated and ps2_vjp autograded, with feedback."""
     return _preparation.wait()
 
 

@@ -29,7 +29,7 @@ def test_instructor_sees_assignments_and_graded_submission(page, lab, graded, ar
     page.locator(".lm-Menu-item[data-command='nbgrader:open-formgrader']").click()
     formgrader = page.frame_locator("iframe[src*='formgrader']")
 
-    # Manage Assignments: the five problem sets, one submission for ps2_vjp.
+    # Manage Assignments: every problem set, one submission for ps2_vjp.
     rows = formgrader.locator("#main-table tr")
     names = formgrader.locator("#main-table td.name")
     rows.nth(len(ASSIGNMENTS) - 1).wait_for()

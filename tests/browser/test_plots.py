@@ -24,6 +24,8 @@ pytestmark = pytest.mark.browser
 PLOTS = {
     "ps2_vjp": ["heatmaps of inp.grad for four upstream vectors"],
     "ps4_jacobians": ["measured forward vs reverse timing", "Jacobian sparsity patterns"],
+    "ps6_training": ["saved-activation memory and forward+backward time against depth, with and without "
+                     "checkpointing"],
 }
 
 DESCRIBE_FIGURES = '''
