@@ -174,16 +174,34 @@ def student_frames(tb, limit: int = 3) -> list[dict]:
 
 
 class _Held:
-    """One tensor autograd saved for backward, as packed by ``SavedTensors``: it lives exactly as long as
-    autograd keeps the saved tensor (the graph node that saved it), and says so when it goes."""
+    """What ``SavedTensors`` hands autograd for one saved tensor: the packed value (the tensor itself, or what a
+    hook installed inside the call made of it), alive exactly as long as autograd keeps it; says so when it goes."""
 
-    __slots__ = ("tensor", "nbytes", "monitor")
+    __slots__ = ("packed", "nbytes", "monitor")
 
-    def __init__(self, tensor: torch.Tensor, nbytes: int, monitor: SavedTensors) -> None:
-        self.tensor, self.nbytes, self.monitor = tensor, nbytes, monitor
+    def __init__(self, packed, nbytes: int, monitor: SavedTensors) -> None:
+        self.packed, self.nbytes, self.monitor = packed, nbytes, monitor
 
     def __del__(self) -> None:
         self.monitor.live -= self.nbytes
+
+
+def _checkpoint_codes() -> frozenset:
+    """The code objects of ``torch.utils.checkpoint``'s own saved-tensor hooks (the functions its hook classes
+    define in ``__init__``): a hook running this very code is checkpointing, whatever its name claims."""
+    import types
+
+    try:
+        from torch.utils import checkpoint
+    except ImportError:
+        return frozenset()
+    codes = set()
+    for name in ("_checkpoint_hook", "_recomputation_hook"):
+        cls = getattr(checkpoint, name, None)
+        init = getattr(getattr(cls, "__init__", None), "__code__", None)
+        if init is not None:
+            codes.update(c for c in init.co_consts if isinstance(c, types.CodeType))
+    return frozenset(codes)
 
 
 class SavedTensors:
@@ -192,9 +210,12 @@ class SavedTensors:
     the call returns (``kept``: what the graph of its result holds on to) and the most held at any moment.
 
     Values never change: the pack hook hands autograd a holder of the very same tensor, unpacked as it was.
-    Hooks that code inside the call installs (``torch.utils.checkpoint`` does) take precedence for the
-    tensors saved under them, which is what makes checkpointing visible here. ``torch.func`` transforms
-    refuse to run under saved-tensor hooks, so only the scenarios that ask for it are measured."""
+    ``torch.utils.checkpoint``'s own hooks, installed inside the call, take precedence for the tensors saved
+    under them (it saves none: it recomputes them), which is what makes checkpointing visible here. Any other
+    saved-tensor hooks code inside the call installs (its own ``saved_tensors_hooks``, ``save_on_cpu``) are
+    wrapped, so what autograd asks them to save is counted all the same: hooks cannot hide saved activations.
+    ``torch.func`` transforms refuse to run under saved-tensor hooks, so only the scenarios that ask for it
+    are measured."""
 
     def __init__(self) -> None:
         self.tensors = 0
@@ -203,28 +224,53 @@ class SavedTensors:
         self.peak = 0
         self.kept = 0
         self._hooks = None
+        self._push = None
 
-    def _pack(self, tensor: torch.Tensor) -> _Held:
+    def _count(self, tensor: torch.Tensor, packed) -> _Held:
         nbytes = int(tensor.numel()) * int(tensor.element_size())
         self.tensors += 1
         self.bytes += nbytes
         self.live += nbytes
         self.peak = max(self.peak, self.live)
-        return _Held(tensor, nbytes, self)
+        return _Held(packed, nbytes, self)
+
+    def _pack(self, tensor: torch.Tensor) -> _Held:
+        return self._count(tensor, tensor)
 
     @staticmethod
     def _unpack(held: _Held) -> torch.Tensor:
-        return held.tensor
+        return held.packed
+
+    def _pushed(self, pack, unpack):
+        """Stands in for torch's ``_push_saved_tensors_default_hooks`` while the call runs."""
+        code = getattr(pack, "__code__", None)
+        if code is not None and code in _CHECKPOINT_CODES:
+            return self._push(pack, unpack)
+
+        def counted_pack(tensor):
+            return self._count(tensor, pack(tensor))
+
+        def counted_unpack(held):
+            return unpack(held.packed)
+
+        return self._push(counted_pack, counted_unpack)
 
     def __enter__(self) -> SavedTensors:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
+        module = torch._C._autograd
+        self._push = module._push_saved_tensors_default_hooks
+        module._push_saved_tensors_default_hooks = self._pushed
         return self
 
     def __exit__(self, *exc) -> bool:
+        torch._C._autograd._push_saved_tensors_default_hooks = self._push
         self._hooks.__exit__(*exc)
         self.kept = max(self.live, 0)
         return False
 
     def summary(self) -> dict:
         return {"tensors": self.tensors, "bytes": self.bytes, "kept": self.kept, "peak": self.peak}
+
+
+_CHECKPOINT_CODES = _checkpoint_codes()

@@ -482,6 +482,33 @@ def checkpointed_forward(blocks, x):
     return h
 """, "calls checkpoint but returns the plain forward's output", expect="not_checkpointed"),
     Impl("checkpointed_forward", """
+def checkpointed_forward(blocks, x):
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):   # hides nothing: still saved
+        for block in blocks:
+            x = block(x)
+    return x
+""", "plain forward under its own saved-tensor hooks", expect="not_checkpointed"),
+    Impl("checkpointed_forward", """
+def checkpointed_forward(blocks, x):
+    with torch.autograd.graph.save_on_cpu():                    # moved, not recomputed: the same bytes
+        for block in blocks:
+            x = block(x)
+    return x
+""", "plain forward with save_on_cpu", expect="not_checkpointed"),
+    Impl("checkpointed_forward", """
+_stash = {}
+
+def checkpointed_forward(blocks, x):
+    def pack(t):
+        _stash[id(t)] = t                                       # kept out of sight, still in memory
+        return id(t)
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda key: _stash[key]):
+        for block in blocks:
+            x = block(x)
+    return x
+""", "plain forward stashing its saved tensors in a dict", expect="not_checkpointed"),
+    Impl("checkpointed_forward", """
 from torch.utils.checkpoint import checkpoint_sequential
 
 def checkpointed_forward(blocks, x):
