@@ -1,4 +1,5 @@
-"""A whole round of the class on `autograder hub`, in Chromium, with real unix users (root only).
+"""A whole round of the class on `autograder hub`, in Chromium, with real unix users (root only); then the
+same course with instant feedback on, where the diagnosis reaches the student without the instructor.
 
 The instructor logs in with the printed password, generates and releases ps2_vjp in formgrader; a student
 logs in, fetches it from the Assignments tab, works it with a typical mistake (weighted_upstream weights the
@@ -20,6 +21,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -42,8 +44,9 @@ GRADE_TIMEOUT_MS = 600_000        # formgrader's Autograde runs the notebook in 
 DIAGNOSIS = re.compile(r"you weighted the first \*?column\*? of .?out")
 
 
-@pytest.fixture(scope="module")
-def classroom():
+def _classroom(instant: bool):
+    """A course on `autograder hub` with an instructor and a student, each a unix user of their own; with
+    ``instant``, the course config turns instant feedback on for ps2_vjp and the hub starts its service."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium)")
     from test_classroom_hub import Hub, _remove_users
@@ -57,6 +60,9 @@ def classroom():
     course = base / "course"
     shutil.copytree(ROOT / "source" / ASSIGNMENT, course / "source" / ASSIGNMENT)
     shutil.copy2(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    if instant:
+        with open(course / "nbgrader_config.py", "a") as config:
+            config.write(f'\nc.InstantFeedback.assignments = {{"{ASSIGNMENT}": {{"enabled": True}}}}\n')
     (course / "classroom.toml").write_text(f'[classroom]\ninstructors = ["{names["instructor"]}"]\n')
     (course / "roster.csv").write_text(f"id,first_name,last_name,email\n{names['student']},Ben,Bitdiddle,\n")
     server = None
@@ -77,6 +83,16 @@ def classroom():
             print("\n".join(line for line in server.lines if not line.startswith("[D")))
         _remove_users(tag)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def classroom():
+    yield from _classroom(instant=False)
+
+
+@pytest.fixture(scope="module")
+def instant_classroom():
+    yield from _classroom(instant=True)
 
 
 def no_news_toast(name: str) -> None:
@@ -156,29 +172,32 @@ def assignment_item(page: Page, listing: str):
     return page.locator(f"#{listing}_assignments_list > .list_item", has_text=ASSIGNMENT)
 
 
-def test_a_round_of_the_class_in_the_browser(classroom, browsers, artifacts):
-    hub = classroom
-    instructor, student = hub.names["instructor"], hub.names["student"]
-
-    # 1. The instructor logs in, generates and releases ps2_vjp in formgrader.
+def instructor_releases(hub, browsers, artifacts, prefix: str) -> Page:
+    """The instructor logs in, generates and releases ps2_vjp in formgrader."""
+    instructor = hub.names["instructor"]
     teacher = browsers("instructor")
     log_in(teacher, hub, instructor)
-    shot(teacher, artifacts, "classroom-01-instructor-logged-in")
+    shot(teacher, artifacts, f"{prefix}-01-instructor-logged-in")
     teacher.goto(f"{hub.url}/user/{instructor}/formgrader")
     formgrader_action(teacher, "assign", f"Successfully created the student version of '{ASSIGNMENT}'")
     close_modal(teacher)
     formgrader_action(teacher, "release", f"Successfully released '{ASSIGNMENT}'")
-    shot(teacher, artifacts, "classroom-02-instructor-released")
+    shot(teacher, artifacts, f"{prefix}-02-instructor-released")
     close_modal(teacher)
     expect(formgrader_row(teacher).locator("td.status")).to_have_text("released")
+    return teacher
 
-    # 2. The student logs in, fetches ps2_vjp in the Assignments tab, works it with a mistake, validates, submits.
+
+def student_submits_a_mistake(hub, browsers, artifacts, prefix: str) -> Page:
+    """The student logs in, fetches ps2_vjp in the Assignments tab, works it with a mistake, validates and
+    submits."""
+    student = hub.names["student"]
     pupil = browsers("student")
     log_in(pupil, hub, student)
     open_assignments_tab(pupil)
     released = assignment_item(pupil, "released")
     released.wait_for()
-    shot(pupil, artifacts, "classroom-03-student-sees-release")
+    shot(pupil, artifacts, f"{prefix}-03-student-sees-release")
     released.locator("button", has_text="Fetch").click()
     fetched = assignment_item(pupil, "fetched")
     fetched.wait_for(timeout=RUN_TIMEOUT_MS)
@@ -198,12 +217,12 @@ def test_a_round_of_the_class_in_the_browser(classroom, browsers, artifacts):
     for fn in FUNCTIONS:
         nb.type_code(nb.index(fn), typed[fn].strip("\n"))
     nb.cell(nb.index(SUBMITTED_MISTAKE)).scroll_into_view_if_needed()
-    shot(pupil, artifacts, "classroom-04-student-typed-a-mistake")
+    shot(pupil, artifacts, f"{prefix}-04-student-typed-a-mistake")
 
     pupil.locator(".jp-NotebookPanel-toolbar .validate-button").click()
     message = pupil.locator(".jp-Dialog #validation-message")
     message.wait_for(timeout=RUN_TIMEOUT_MS)
-    shot(pupil, artifacts, "classroom-05-student-validates")
+    shot(pupil, artifacts, f"{prefix}-05-student-validates")
     assert "weighted_upstream" in message.inner_text() or "failed" in message.inner_text().lower(), \
         message.inner_text()
     pupil.locator(".jp-Dialog .jp-mod-accept").click()
@@ -215,7 +234,35 @@ def test_a_round_of_the_class_in_the_browser(classroom, browsers, artifacts):
     fetched.locator("button", has_text="Submit").click()
     submitted = assignment_item(pupil, "submitted")
     submitted.wait_for(timeout=RUN_TIMEOUT_MS)
-    shot(pupil, artifacts, "classroom-06-student-submitted")
+    shot(pupil, artifacts, f"{prefix}-06-student-submitted")
+
+    return pupil
+
+
+def student_reads_the_diagnosis(pupil: Page, artifacts, fetched_shot: str, read_shot: str) -> None:
+    """Fetch Feedback in the Assignments tab, open the page: the diagnosis of the mistake is on it."""
+    pupil.locator("#refresh_assignments_list").click()
+    submitted = assignment_item(pupil, "submitted")
+    submitted.locator("button", has_text="Fetch Feedback").click()
+    view = submitted.locator("a", has_text="view feedback")
+    view.wait_for(timeout=RUN_TIMEOUT_MS)
+    shot(pupil, artifacts, fetched_shot)
+    view.click()
+    listing = pupil.locator(".jp-DirListing-item", has_text="vjp.html")
+    listing.dblclick()
+    feedback = pupil.frame_locator(".jp-HTMLViewer iframe").locator("body")
+    expect(feedback).to_contain_text("weighted_upstream", timeout=RUN_TIMEOUT_MS)
+    expect(feedback).to_contain_text(DIAGNOSIS)
+    feedback.locator(".autograder-diagnosis").first.scroll_into_view_if_needed()
+    shot(pupil, artifacts, read_shot)
+
+
+def test_a_round_of_the_class_in_the_browser(classroom, browsers, artifacts):
+    hub = classroom
+    instructor, student = hub.names["instructor"], hub.names["student"]
+
+    teacher = instructor_releases(hub, browsers, artifacts, "classroom")
+    pupil = student_submits_a_mistake(hub, browsers, artifacts, "classroom")
 
     # 3. The instructor collects, autogrades, generates and releases the feedback in formgrader.
     teacher.goto(f"{hub.url}/user/{instructor}/formgrader")
@@ -242,22 +289,35 @@ def test_a_round_of_the_class_in_the_browser(classroom, browsers, artifacts):
     close_modal(teacher)
 
     # 4. The student fetches the feedback in the Assignments tab and opens it: the mistake is named.
-    pupil.locator("#refresh_assignments_list").click()
-    submitted = assignment_item(pupil, "submitted")
-    submitted.locator("button", has_text="Fetch Feedback").click()
-    view = submitted.locator("a", has_text="view feedback")
-    view.wait_for(timeout=RUN_TIMEOUT_MS)
-    shot(pupil, artifacts, "classroom-09-student-fetched-feedback")
-    view.click()
-    listing = pupil.locator(".jp-DirListing-item", has_text="vjp.html")
-    listing.dblclick()
-    feedback = pupil.frame_locator(".jp-HTMLViewer iframe").locator("body")
-    expect(feedback).to_contain_text("weighted_upstream", timeout=RUN_TIMEOUT_MS)
-    expect(feedback).to_contain_text(DIAGNOSIS)
-    feedback.locator(".autograder-diagnosis").first.scroll_into_view_if_needed()
-    shot(pupil, artifacts, "classroom-10-student-reads-the-diagnosis")
+    student_reads_the_diagnosis(pupil, artifacts, "classroom-09", "classroom-10")
 
     # Nothing a server wanted to write was refused (the config folder is root's: formgrader once failed
     # to load, and JupyterLab could not save settings or workspaces, for that reason).
     refused = [line for line in hub.lines if "PermissionError" in line or "Permission denied" in line]
     assert not refused, "\n".join(refused)
+
+
+def test_instant_feedback_reaches_the_student_in_the_browser(instant_classroom, browsers, artifacts):
+    """The course turns instant feedback on: the hub runs the service (as the course folder's owner, the
+    instructor); the student submits a mistake and, with no instructor action, fetches its diagnosis."""
+    hub = instant_classroom
+    instructor = pwd.getpwnam(hub.names["instructor"])
+    instructor_releases(hub, browsers, artifacts, "instant")
+    pupil = student_submits_a_mistake(hub, browsers, artifacts, "instant")
+    state = hub.course / ".instant-feedback"
+    deadline = time.monotonic() + GRADE_TIMEOUT_MS / 1000
+
+    def answered() -> list[dict]:
+        try:
+            return list(json.loads((state / "answered.json").read_text())["answered"].values())
+        except (OSError, ValueError, KeyError):
+            return []
+
+    while not answered():
+        assert time.monotonic() < deadline, "no instant feedback:\n" + "\n".join(hub.lines[-60:])
+        time.sleep(0.5)
+    assert answered()[0]["outcome"].startswith("graded"), answered()
+    assert state.stat().st_uid == instructor.pw_uid            # the service ran as the instructor's user
+    assert not (hub.course / "submitted").exists()              # nobody collected: the answer came by itself
+    student_reads_the_diagnosis(pupil, artifacts, "instant-07-student-fetched-feedback",
+                                "instant-08-student-reads-the-diagnosis")
