@@ -4,7 +4,8 @@
 * Load and fairness: 30 students submit ps2_vjp at once while one more floods with 20 resubmissions as fast as
   the exchange takes them; every other student's first submission is answered before the flooder's third answer
   (a queue of submissions in arrival order would answer the flooder many times first), the flooder's newest is
-  answered and its older ones say they were replaced.
+  answered and its older ones say they were replaced; `autograder serve --status` shows the queue and latency, and
+  the instructor still collects every student's newest submission.
 * Crash: the service is killed (SIGKILL) with submissions queued and in flight; the hub starts it again and every
   one of them is answered exactly once, with its diagnosis (never left at "queued" or "grading").
 """
@@ -15,6 +16,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -156,6 +159,16 @@ def test_the_hub_runs_the_service_and_one_flooder_never_delays_the_others(room):
     assert "Diagnosis" in pages[newest] or "instead of" in pages[newest] or "expected" in pages[newest]
     superseded = [stamp for stamp, text in pages.items() if "replaced it before its turn" in text]
     assert superseded and newest not in superseded
+    # the instructor's view: the status command, and every submission still reaches collect
+    status = subprocess.run([sys.executable, "-m", "autograder", "serve", "--status", "--state-dir",
+                             str(room.state)], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"queue: \d+ +in flight: \d+ +answered: \d+", status.stdout), status.stdout
+    assert re.search(r"p50 [\d.]+ s, p95 [\d.]+ s", status.stdout), status.stdout
+    room.hub.exchange("instructor", "ServiceCollect", room.course.root, ASSIGNMENT)
+    for student in room.students:
+        collected = room.course.submitted / student / ASSIGNMENT / "timestamp.txt"
+        assert collected.read_text().strip() == max(stamps[student]), student
     latencies = sorted(entry["latency"] for entry in firsts.values())
     print(f"{OTHERS} students + a flooder: first answers p50 {latencies[len(latencies) // 2]:.1f} s, "
           f"max {latencies[-1]:.1f} s; the flooder got {len(flooded)} answers for {1 + RESUBMISSIONS} submissions")
