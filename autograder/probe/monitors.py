@@ -215,7 +215,16 @@ class SavedTensors:
     saved-tensor hooks code inside the call installs (its own ``saved_tensors_hooks``, ``save_on_cpu``) are
     wrapped, so what autograd asks them to save is counted all the same: hooks cannot hide saved activations.
     ``torch.func`` transforms refuse to run under saved-tensor hooks, so only the scenarios that ask for it
-    are measured."""
+    are measured.
+
+    The monitor installs its hooks with torch's own push and pop (``_HOOK_STACK``, taken when this module is
+    imported and checked to be torch's builtins), never through names the student's code can rebind
+    (``torch.autograd.graph.saved_tensors_hooks``, the module attributes). A canary, an operation that must
+    save a tensor, checks when the call starts and when it ends that what autograd saves reaches this monitor
+    (if not, ``intact`` is False and the call's measurement is not recorded: the judge cannot credit a saving
+    it could not see). A pop of the monitor's hooks through torch's module is refused; tensors saved while
+    they were popped through a reference taken earlier are found in the result's graph afterwards
+    (``adopt``)."""
 
     def __init__(self) -> None:
         self.tensors = 0
@@ -223,8 +232,10 @@ class SavedTensors:
         self.live = 0
         self.peak = 0
         self.kept = 0
-        self._hooks = None
-        self._push = None
+        self.intact = True
+        self._installed = False
+        self._depth = 0            # hooks pushed (through ``_pushed``) during the call and not popped yet
+        self._attrs: dict = {}
 
     def _count(self, tensor: torch.Tensor, packed) -> _Held:
         nbytes = int(tensor.numel()) * int(tensor.element_size())
@@ -243,9 +254,12 @@ class SavedTensors:
 
     def _pushed(self, pack, unpack):
         """Stands in for torch's ``_push_saved_tensors_default_hooks`` while the call runs."""
+        push = _HOOK_STACK["push"]
         code = getattr(pack, "__code__", None)
         if code is not None and code in _CHECKPOINT_CODES:
-            return self._push(pack, unpack)
+            push(pack, unpack)
+            self._depth += 1
+            return None
 
         def counted_pack(tensor):
             return self._count(tensor, pack(tensor))
@@ -253,24 +267,137 @@ class SavedTensors:
         def counted_unpack(held):
             return unpack(held.packed)
 
-        return self._push(counted_pack, counted_unpack)
+        push(counted_pack, counted_unpack)
+        self._depth += 1
+        return None
+
+    def _popped(self):
+        """Stands in for torch's ``_pop_saved_tensors_default_hooks`` while the call runs: the student's code
+        pops what it pushed; the monitor's own hooks are not popped (the measurement goes on)."""
+        if self._depth <= 0:
+            return None
+        self._depth -= 1
+        _HOOK_STACK["pop"]()
+        return None
+
+    def _canary(self) -> bool:
+        """Does a tensor autograd saves now reach this monitor? (Leaves the counts as they were.)"""
+        before = (self.tensors, self.bytes, self.peak)
+        try:
+            with torch.enable_grad():
+                leaf = torch.ones(1, dtype=torch.float64, requires_grad=True)
+                out = leaf.sin()          # sin saves its input for backward (no cycle: freed at once)
+                reached = self.tensors > before[0]
+                del out, leaf
+        except Exception:
+            reached = False
+        self.tensors, self.bytes, self.peak = before
+        return reached
 
     def __enter__(self) -> SavedTensors:
-        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
-        self._hooks.__enter__()
+        if not _HOOK_STACK["genuine"]:
+            self.intact = False
+            return self
+        _HOOK_STACK["push"](self._pack, self._unpack)
+        self._installed = True
         module = torch._C._autograd
-        self._push = module._push_saved_tensors_default_hooks
-        module._push_saved_tensors_default_hooks = self._pushed
+        for name, stand_in in (("_push_saved_tensors_default_hooks", self._pushed),
+                               ("_pop_saved_tensors_default_hooks", self._popped)):
+            self._attrs[name] = getattr(module, name, None)
+            setattr(module, name, stand_in)
+        if not self._canary():
+            self.intact = False
         return self
 
     def __exit__(self, *exc) -> bool:
-        torch._C._autograd._push_saved_tensors_default_hooks = self._push
-        self._hooks.__exit__(*exc)
+        if not self._installed:
+            return False
+        if not self._canary():        # the call removed or replaced what counts saved tensors
+            self.intact = False
+        module = torch._C._autograd
+        for name, previous in self._attrs.items():
+            setattr(module, name, previous)
+        pop = _HOOK_STACK["pop"]
+        try:
+            for _ in range(max(self._depth, 0)):    # hooks the call pushed and never popped
+                pop()
+            pop()                                   # the monitor's own
+        except Exception:
+            self.intact = False
         self.kept = max(self.live, 0)
         return False
 
+    def adopt(self, value) -> None:
+        """After the call: every tensor the graph of its result (``value``) saved *without* saved-tensor hooks
+        was saved while the monitor's hooks were out of the way (popped and put back with torch's own
+        functions): give it the monitor's hooks now, so that it counts as saved and kept like any other."""
+        if not self._installed:
+            return
+        try:
+            for saved in _unhooked_saved(value):
+                try:
+                    saved.register_hooks(self._pack, self._unpack)
+                except RuntimeError:      # it has hooks already (the monitor's, checkpoint's, wrapped ones)
+                    continue
+        except Exception:
+            self.intact = False
+        self.kept = max(self.live, 0)
+
     def summary(self) -> dict:
         return {"tensors": self.tensors, "bytes": self.bytes, "kept": self.kept, "peak": self.peak}
+
+
+MAX_GRAPH_NODES = 20_000     # nodes of a result's graph visited by ``SavedTensors.adopt``
+
+
+def _unhooked_saved(value):
+    """The ``SavedTensor`` objects of the nodes of the autograd graph behind ``value`` (a tensor, or a list,
+    tuple or dict of them), at most MAX_GRAPH_NODES nodes."""
+    roots, stack = [], [value]
+    while stack and len(roots) < 64:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            roots.append(item)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item[:64])
+        elif isinstance(item, dict):
+            stack.extend(list(item.values())[:64])
+    nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
+    seen: set[int] = set()
+    while nodes and len(seen) < MAX_GRAPH_NODES:
+        node = nodes.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for name in dir(node):
+            if name.startswith("_raw_saved_"):
+                try:
+                    raw = getattr(node, name, None)
+                except Exception:         # freed by a backward pass already: holds nothing
+                    continue
+                for saved in raw if isinstance(raw, (list, tuple)) else (raw,):
+                    if type(saved).__name__ == "SavedTensor":
+                        yield saved
+        nodes.extend(next_node for next_node, _ in getattr(node, "next_functions", ()) or ())
+
+
+def _hook_stack() -> dict:
+    """torch's push and pop of saved-tensor default hooks, as they are when this module is imported (in the
+    batch grader's kernels, before any student code ran), and whether they are torch's own builtins: a Python
+    function put in their place by earlier student code is not (a builtin's name cannot be changed, and no
+    other builtin bears these names)."""
+    module = torch._C._autograd
+    builtin = type([].append)
+    found = {"push": getattr(module, "_push_saved_tensors_default_hooks", None),
+             "pop": getattr(module, "_pop_saved_tensors_default_hooks", None)}
+    found["genuine"] = all(
+        type(fn) is builtin and getattr(fn, "__name__", None) == f"_{what}_saved_tensors_default_hooks"
+        and getattr(fn, "__module__", None) == "torch._C._autograd"
+        for what, fn in found.items())
+    return found
+
+
+_HOOK_STACK = _hook_stack()
 
 
 _CHECKPOINT_CODES = _checkpoint_codes()

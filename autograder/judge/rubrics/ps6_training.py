@@ -597,7 +597,8 @@ def _judge_saved(j, call, plain: int, budget: int) -> None:
     saved = call.saved
     label = "saves fewer activations than the plain forward"
     if saved is None:
-        j.fail(label, "wrong_values", message="the grader could not measure the saved activations of this call.")
+        j.fail(label, "wrong_values", message="the grader could not measure the saved activations of this call "
+                                                  "(were saved-tensor hooks removed or replaced?).")
         return
     if saved.kept >= plain:
         j.fail(label, "not_checkpointed", kept=saved.kept, plain=plain)
