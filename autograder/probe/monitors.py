@@ -220,11 +220,12 @@ class SavedTensors:
     The monitor installs its hooks with torch's own push and pop (``_HOOK_STACK``, taken when this module is
     imported and checked to be torch's builtins), never through names the student's code can rebind
     (``torch.autograd.graph.saved_tensors_hooks``, the module attributes). A canary, an operation that must
-    save a tensor, checks when the call starts and when it ends that what autograd saves reaches this monitor
-    (if not, ``intact`` is False and the call's measurement is not recorded: the judge cannot credit a saving
-    it could not see). A pop of the monitor's hooks through torch's module is refused; tensors saved while
-    they were popped through a reference taken earlier are found in the result's graph afterwards
-    (``adopt``)."""
+    save a tensor, checks when the call starts and when it ends that what autograd saves reaches this monitor,
+    and at every torch operation of the call the hooks on top must be the monitor's or installed through it
+    (``_TopWatch``): hooks pushed with a reference to torch's own push taken earlier are noticed. If any of that
+    fails, ``intact`` is False and the call's measurement is not recorded (the judge cannot credit a saving it
+    could not see). A pop of the monitor's hooks through torch's module is refused; tensors the result's graph
+    saved without any hooks are adopted afterwards (``adopt``)."""
 
     def __init__(self) -> None:
         self.tensors = 0
@@ -236,6 +237,10 @@ class SavedTensors:
         self._installed = False
         self._depth = 0            # hooks pushed (through ``_pushed``) during the call and not popped yet
         self._attrs: dict = {}
+        self._own = (self._pack, self._unpack)
+        self._known: set[int] = set()  # ids of the pack hooks the monitor installed or saw installed
+        self._keep: list = []          # ... kept alive while the monitor runs (ids stay unique)
+        self._watch = _TopWatch(self)
 
     def _count(self, tensor: torch.Tensor, packed) -> _Held:
         nbytes = int(tensor.numel()) * int(tensor.element_size())
@@ -257,6 +262,7 @@ class SavedTensors:
         push = _HOOK_STACK["push"]
         code = getattr(pack, "__code__", None)
         if code is not None and code in _CHECKPOINT_CODES:
+            self._know(pack)
             push(pack, unpack)
             self._depth += 1
             return None
@@ -267,9 +273,24 @@ class SavedTensors:
         def counted_unpack(held):
             return unpack(held.packed)
 
+        self._know(counted_pack)
         push(counted_pack, counted_unpack)
         self._depth += 1
         return None
+
+    def _know(self, pack) -> None:
+        self._known.add(id(pack))
+        self._keep.append(pack)
+
+    def _check_top(self) -> None:
+        """While the call runs, saved-tensor hooks on top are the monitor's or installed through it; any other
+        (pushed with a reference to torch's own push taken earlier) would hide saved tensors."""
+        try:
+            top = _HOOK_STACK["top"](False)
+        except Exception:
+            top = None
+        if top is None or id(top[0]) not in self._known:
+            self.intact = False
 
     def _popped(self):
         """Stands in for torch's ``_pop_saved_tensors_default_hooks`` while the call runs: the student's code
@@ -298,7 +319,8 @@ class SavedTensors:
         if not _HOOK_STACK["genuine"]:
             self.intact = False
             return self
-        _HOOK_STACK["push"](self._pack, self._unpack)
+        self._know(self._own[0])
+        _HOOK_STACK["push"](*self._own)
         self._installed = True
         module = torch._C._autograd
         for name, stand_in in (("_push_saved_tensors_default_hooks", self._pushed),
@@ -307,11 +329,13 @@ class SavedTensors:
             setattr(module, name, stand_in)
         if not self._canary():
             self.intact = False
+        self._watch.__enter__()
         return self
 
     def __exit__(self, *exc) -> bool:
         if not self._installed:
             return False
+        self._watch.__exit__(*exc)
         if not self._canary():        # the call removed or replaced what counts saved tensors
             self.intact = False
         module = torch._C._autograd
@@ -336,7 +360,7 @@ class SavedTensors:
         try:
             for saved in _unhooked_saved(value):
                 try:
-                    saved.register_hooks(self._pack, self._unpack)
+                    saved.register_hooks(*self._own)
                 except RuntimeError:      # it has hooks already (the monitor's, checkpoint's, wrapped ones)
                     continue
         except Exception:
@@ -381,6 +405,19 @@ def _unhooked_saved(value):
         nodes.extend(next_node for next_node, _ in getattr(node, "next_functions", ()) or ())
 
 
+class _TopWatch(TorchFunctionMode):
+    """Checks, at every torch operation of the call, that the saved-tensor hooks on top are known to the
+    monitor (``SavedTensors._check_top``)."""
+
+    def __init__(self, monitor: SavedTensors) -> None:
+        super().__init__()
+        self.monitor = monitor
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.monitor._check_top()
+        return func(*args, **(kwargs or {}))
+
+
 def _hook_stack() -> dict:
     """torch's push and pop of saved-tensor default hooks, as they are when this module is imported (in the
     batch grader's kernels, before any student code ran), and whether they are torch's own builtins: a Python
@@ -389,7 +426,8 @@ def _hook_stack() -> dict:
     module = torch._C._autograd
     builtin = type([].append)
     found = {"push": getattr(module, "_push_saved_tensors_default_hooks", None),
-             "pop": getattr(module, "_pop_saved_tensors_default_hooks", None)}
+             "pop": getattr(module, "_pop_saved_tensors_default_hooks", None),
+             "top": getattr(module, "_top_saved_tensors_default_hooks", None)}
     found["genuine"] = all(
         type(fn) is builtin and getattr(fn, "__name__", None) == f"_{what}_saved_tensors_default_hooks"
         and getattr(fn, "__module__", None) == "torch._C._autograd"

@@ -104,6 +104,22 @@ def checkpointed_forward(blocks, x):
     return x
 """
 
+FOREIGN_HOOKS_IN_THE_CALL = """
+from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
+_stash = {}
+
+def _pack(t):
+    _stash[id(t)] = t
+    return id(t)
+
+def checkpointed_forward(blocks, x):
+    _push(_pack, lambda key: _stash[key])
+    for block in blocks:
+        x = block(x)
+    _pop()
+    return x
+"""
+
 STASHED_IN_THE_CALL = """
 _stash = {}
 
@@ -143,6 +159,9 @@ def ps6_attacks(t: Target) -> list[Attack]:
         Attack("saved-hooks-popped", "its checkpointed_forward pops the hooks watching it with torch's own pop "
                "(taken in an earlier cell), runs a plain forward, and pushes them back",
                _answers(checkpointed_forward=HOOKS_POPPED_IN_THE_CALL), control=plain, expect_total=t.full),
+        Attack("saved-hooks-foreign", "its checkpointed_forward pushes hooks that stash every saved tensor with "
+               "torch's own push (taken in an earlier cell, so no wrapper sees them); a plain forward",
+               _answers(checkpointed_forward=FOREIGN_HOOKS_IN_THE_CALL), control=plain, expect_total=t.full),
         Attack("saved-tensors-stashed", "its checkpointed_forward stashes every saved tensor in a dict through "
                "its own hooks; a plain forward", _answers(checkpointed_forward=STASHED_IN_THE_CALL), control=plain,
                expect_total=t.full),
