@@ -224,8 +224,10 @@ class SavedTensors:
     and at every torch operation of the call the hooks on top must be the monitor's or installed through it
     (``_TopWatch``): hooks pushed with a reference to torch's own push taken earlier are noticed. If any of that
     fails, ``intact`` is False and the call's measurement is not recorded (the judge cannot credit a saving it
-    could not see). A pop of the monitor's hooks through torch's module is refused; tensors the result's graph
-    saved without any hooks are adopted afterwards (``adopt``)."""
+    could not see). A pop of the monitor's hooks through torch's module is refused. Right after the call,
+    ``adopt`` goes through the result's graph: tensors saved without any hooks are adopted (counted and kept),
+    and every tensor saved with hooks must unpack through the monitor (checkpoint's hooks are wrapped too,
+    counted as holding nothing), which finds hooks it never saw even where no torch operation was seen."""
 
     def __init__(self) -> None:
         self.tensors = 0
@@ -241,6 +243,8 @@ class SavedTensors:
         self._known: set[int] = set()  # ids of the pack hooks the monitor installed or saw installed
         self._keep: list = []          # ... kept alive while the monitor runs (ids stay unique)
         self._watch = _TopWatch(self)
+        self._auditing = False
+        self._seen = 0                 # holders unpacked while auditing (``adopt``)
 
     def _count(self, tensor: torch.Tensor, packed) -> _Held:
         nbytes = int(tensor.numel()) * int(tensor.element_size())
@@ -253,25 +257,32 @@ class SavedTensors:
     def _pack(self, tensor: torch.Tensor) -> _Held:
         return self._count(tensor, tensor)
 
-    @staticmethod
-    def _unpack(held: _Held) -> torch.Tensor:
+    def _unpack(self, held: _Held) -> torch.Tensor:
+        if self._auditing:
+            self._seen += 1
         return held.packed
+
+    def _audited(self, held, unpack):
+        """Unpacks a holder of hooks installed through the monitor; while auditing, only notes that it is one
+        (checkpoint's unpack would recompute, the student's would run student code)."""
+        if self._auditing:
+            self._seen += 1
+            return _EMPTY
+        return unpack(held.packed)
 
     def _pushed(self, pack, unpack):
         """Stands in for torch's ``_push_saved_tensors_default_hooks`` while the call runs."""
         push = _HOOK_STACK["push"]
         code = getattr(pack, "__code__", None)
-        if code is not None and code in _CHECKPOINT_CODES:
-            self._know(pack)
-            push(pack, unpack)
-            self._depth += 1
-            return None
-
-        def counted_pack(tensor):
-            return self._count(tensor, pack(tensor))
+        if code is not None and code in _CHECKPOINT_CODES:     # checkpoint saves nothing: it recomputes
+            def counted_pack(tensor):
+                return _Held(pack(tensor), 0, self)
+        else:
+            def counted_pack(tensor):
+                return self._count(tensor, pack(tensor))
 
         def counted_unpack(held):
-            return unpack(held.packed)
+            return self._audited(held, unpack)
 
         self._know(counted_pack)
         push(counted_pack, counted_unpack)
@@ -352,17 +363,33 @@ class SavedTensors:
         return False
 
     def adopt(self, value) -> None:
-        """After the call: every tensor the graph of its result (``value``) saved *without* saved-tensor hooks
-        was saved while the monitor's hooks were out of the way (popped and put back with torch's own
-        functions): give it the monitor's hooks now, so that it counts as saved and kept like any other."""
+        """Right after the call: every tensor the graph of its result (``value``) saved *without* saved-tensor
+        hooks was saved while the monitor's hooks were out of the way (popped and put back with torch's own
+        functions): give it the monitor's hooks now, so that it counts as saved and kept like any other. Every
+        tensor saved *with* hooks must have been packed by the monitor or through it: unpacking it while
+        auditing reaches the monitor; if another unpack answers, hooks the monitor never saw hid it."""
         if not self._installed:
             return
         try:
-            for saved in _unhooked_saved(value):
-                try:
-                    saved.register_hooks(*self._own)
-                except RuntimeError:      # it has hooks already (the monitor's, checkpoint's, wrapped ones)
-                    continue
+            for node, name, raw in _saved_of(value):
+                hooked = 0
+                items = raw if isinstance(raw, (list, tuple)) else (raw,)
+                for saved in items:
+                    try:
+                        saved.register_hooks(*self._own)
+                    except RuntimeError as error:
+                        if "already" in str(error):   # it has hooks: the monitor's, or installed through it?
+                            hooked += 1               # (else it holds nothing: a None value)
+                if hooked:
+                    seen = self._seen
+                    self._auditing = True
+                    try:
+                        getattr(node, "saved_tensors" if name == "_raw_saved_tensors" else
+                                "_saved_" + name[len("_raw_saved_"):])
+                    finally:
+                        self._auditing = False
+                    if self._seen - seen < len(items):
+                        self.intact = False
         except Exception:
             self.intact = False
         self.kept = max(self.live, 0)
@@ -371,12 +398,13 @@ class SavedTensors:
         return {"tensors": self.tensors, "bytes": self.bytes, "kept": self.kept, "peak": self.peak}
 
 
-MAX_GRAPH_NODES = 20_000     # nodes of a result's graph visited by ``SavedTensors.adopt``
+MAX_GRAPH_NODES = 20_000
+_EMPTY = torch.empty(0)     # nodes of a result's graph visited by ``SavedTensors.adopt``
 
 
-def _unhooked_saved(value):
-    """The ``SavedTensor`` objects of the nodes of the autograd graph behind ``value`` (a tensor, or a list,
-    tuple or dict of them), at most MAX_GRAPH_NODES nodes."""
+def _saved_of(value):
+    """(node, attribute, ``SavedTensor`` or list of them) of the nodes of the autograd graph behind ``value``
+    (a tensor, or a list, tuple or dict of them), at most MAX_GRAPH_NODES nodes."""
     roots, stack = [], [value]
     while stack and len(roots) < 64:
         item = stack.pop()
@@ -399,9 +427,9 @@ def _unhooked_saved(value):
                     raw = getattr(node, name, None)
                 except Exception:         # freed by a backward pass already: holds nothing
                     continue
-                for saved in raw if isinstance(raw, (list, tuple)) else (raw,):
-                    if type(saved).__name__ == "SavedTensor":
-                        yield saved
+                items = raw if isinstance(raw, (list, tuple)) else (raw,)
+                if items and all(type(saved).__name__ == "SavedTensor" for saved in items):
+                    yield node, name, raw
         nodes.extend(next_node for next_node, _ in getattr(node, "next_functions", ()) or ())
 
 

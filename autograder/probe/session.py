@@ -68,14 +68,14 @@ class Session:
             try:
                 with default_autograd_state(), time_limit(self.call_seconds), counter, saved:
                     outcome.value = fn(*args, **kwargs)
+                    if isinstance(saved, SavedTensors):     # within the time limit: it may run the student's hooks
+                        saved.adopt(outcome.value)
             except KeyboardInterrupt:
                 raise
             except ProbeTimeout as exc:
                 outcome.error = exc
             except BaseException as exc:  # SystemExit included: a student's sys.exit() is a wrong answer
                 outcome.error = exc
-        if isinstance(saved, SavedTensors) and outcome.error is None:
-            saved.adopt(outcome.value)
         entry = {
             "autograd": counter.summary(),
             "printed": printed.summary(),

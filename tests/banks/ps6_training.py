@@ -547,6 +547,22 @@ def checkpointed_forward(blocks, x):
 """, "plain forward under stashing hooks pushed with torch's own push, taken before the probe ran",
          expect="saved_hooks_tampered"),
     Impl("checkpointed_forward", """
+from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
+_stash = {}
+
+def _pack(t):
+    _stash[id(t)] = t
+    return id(t)
+
+def checkpointed_forward(blocks, x):
+    _push(_pack, lambda key: _stash[key])
+    with torch._C.DisableTorchFunction():                       # no torch-function mode sees these operations
+        for block in blocks:
+            x = block(x)
+    _pop()
+    return x
+""", "the same, with torch-function dispatch disabled around the forward", expect="saved_hooks_tampered"),
+    Impl("checkpointed_forward", """
 from torch.utils.checkpoint import checkpoint_sequential
 
 def checkpointed_forward(blocks, x):
