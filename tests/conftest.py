@@ -17,6 +17,9 @@ def pytest_collection_modifyitems(session, config, items):
         elif item.module.__name__.endswith("test_corpus"):
             from test_corpus import part_of  # noqa: PLC0415
 
+            if "ps6" in item.originalname:      # ps6_training's corpus: a part of its own
+                item.add_marker(pytest.mark.xdist_group("corpus-ps6"))
+                continue
             part = params["part"] if "part" in params else part_of(params["attack"]) if "attack" in params else 0
             item.add_marker(pytest.mark.xdist_group(f"corpus-{part}"))
 

@@ -68,6 +68,8 @@ class Session:
             try:
                 with default_autograd_state(), time_limit(self.call_seconds), counter, saved:
                     outcome.value = fn(*args, **kwargs)
+                    if isinstance(saved, SavedTensors):     # within the time limit: it may run the student's hooks
+                        saved.adopt(outcome.value)
             except KeyboardInterrupt:
                 raise
             except ProbeTimeout as exc:
@@ -79,7 +81,7 @@ class Session:
             "printed": printed.summary(),
             "seconds": round(watch.seconds, 6),
         }
-        if isinstance(saved, SavedTensors):
+        if isinstance(saved, SavedTensors) and saved.intact:   # a measurement the call tampered with is left out
             entry["saved"] = saved.summary()
         summary = method.summary()
         if summary is not None:

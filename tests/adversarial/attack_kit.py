@@ -1,6 +1,7 @@
-"""Building blocks of the adversarial corpus: the attack record, and ways to build a ps2_vjp submission
-that carries an attack. Attack cells print ATTACK-BLOCKED when the sandbox stops them and
-ATTACK-SUCCEEDED when it does not, so a test can read the verdict from the autograded notebook."""
+"""Building blocks of the adversarial corpus: the attack record, and ways to build a submission that carries
+an attack (ps2_vjp's by default; ``Target`` describes any assignment, so that the assignment-independent
+attacks of ``generic_attacks.py`` run against each). Attack cells print ATTACK-BLOCKED when the sandbox stops
+them and ATTACK-SUCCEEDED when it does not, so a test can read the verdict from the autograded notebook."""
 
 from __future__ import annotations
 
@@ -9,12 +10,47 @@ from dataclasses import dataclass
 
 import nbformat
 
-from autograder.demo.cohort import fill
+from autograder.demo.cohort import fill, graded_functions
 
 ASSIGNMENT = "ps2_vjp"
 NOTEBOOK = "vjp"
 FUNCTIONS = ("vjp", "weighted_upstream", "weighted_sensitivity", "linear_vjp")
 FULL = 15.0
+
+
+
+@dataclass(frozen=True)
+class Target:
+    """An assignment the corpus attacks: its notebook's name, its graded functions (in notebook order, as the
+    release's solution cells and the scenarios registry name them) and its full marks."""
+
+    assignment: str
+    notebook: str
+    functions: tuple[str, ...]
+    full: float
+
+    def scenario(self, function: str, hidden: bool = True) -> tuple[str, str]:
+        """(scenario id, grade id) of the first scenario of ``function``'s hidden (or visible) test cell."""
+        from autograder.probe.scenario import suite
+
+        grade_id = f"test_{function}_hidden" if hidden else f"test_{function}"
+        return suite(grade_id)[0].id, grade_id
+
+
+def target(assignment: str) -> Target:
+    """The ``Target`` of a course assignment, read from its source notebook and the scenarios registry."""
+    from support import notebook_path
+
+    from autograder.probe.scenario import all_suites, assignment_of
+
+    path = notebook_path(assignment)
+    nb = nbformat.read(path, as_version=4)
+    functions = tuple(graded_functions(nb))
+    registered = {s[0].function for g, s in all_suites().items() if assignment_of(g) == assignment}
+    assert registered == set(functions), (assignment, functions, registered)
+    full = sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    return Target(assignment, path.stem, functions, float(full))
+
 
 # Limits used by the corpus (small, so that the tests are fast and never endanger the machine).
 TEST_LIMITS = """
@@ -48,17 +84,22 @@ class Attack:
     attack_cell: bool = False                     # the notebook must show ATTACK-BLOCKED, never -SUCCEEDED
     nbgrader_skips: bool = False                  # plain nbgrader grades no folder without a notebook
     inert_output: bool = False                    # autograded notebook and feedback carry no active content
+    # (name, answers): the attack must earn exactly what a control student with these answers (and no attack)
+    # earns, cell by cell; the control itself must miss full marks in the cells of these functions
+    control: tuple[str, dict] | None = None
 
     @property
     def student(self) -> str:
         return f"attack-{self.name}"
 
 
-def _with_cell(code: str, after: str = "vjp"):
-    """A correct submission with an extra code cell inserted after the solution cell ``after``."""
+def _with_cell(code: str, after: str | None = "vjp"):
+    """A correct submission with an extra code cell inserted after the solution cell ``after`` (None: the first
+    graded function's)."""
     def build(release, correct, paths):
         nb = fill(release, correct)
-        index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after)
+        anchor = after or next(iter(correct))
+        index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == anchor)
         cell = nbformat.v4.new_code_cell(code.format(**paths))
         cell["id"] = "attack-cell"
         nb.cells.insert(index + 1, cell)

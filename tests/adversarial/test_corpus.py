@@ -12,12 +12,17 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import attack_kit
 import nbformat
 import pytest
+from attack_kit import Target
 from corpus import ASSIGNMENT, ATTACKS, FULL, FUNCTIONS, NOTEBOOK, TEST_LIMITS
 from course_fixtures import answers, grades, new_course, release, submit
+from generic_attacks import generic_attacks
+from ps6_attacks import ps6_attacks
 
 from autograder.demo.cohort import fill
 from autograder.probe.scenario import assignments
@@ -27,6 +32,12 @@ PARTS = 2  # the corpus is graded in two courses, so that two test workers can s
 BYSTANDERS = ("bystander-a", "bystander-b")
 BIN = Path(sys.executable).parent
 _RUNS: dict[str, dict] = {}
+PS2 = Target(ASSIGNMENT, NOTEBOOK, FUNCTIONS, FULL)
+PS6 = attack_kit.target("ps6_training")
+# ps6_training's corpus: one part of its own (one course per grader), the assignment-independent attacks and
+# ps6's own; its tests carry "ps6" in their names (conftest.py groups them as "corpus-ps6")
+PS6_ATTACKS = generic_attacks(PS6) + ps6_attacks(PS6)
+assert len({a.name for a in PS6_ATTACKS}) == len(PS6_ATTACKS), "two ps6 attacks share a name"
 
 
 def _tree_hash(folder: Path) -> str:
@@ -42,31 +53,35 @@ def part_of(attack) -> int:
     return ATTACKS.index(attack) % PARTS
 
 
-def _build(root: Path, attacks: list) -> Path:
-    course = new_course(root, [ASSIGNMENT])
+def _build(root: Path, attacks: list, t: Target = PS2) -> Path:
+    assignment, notebook = t.assignment, t.notebook
+    course = new_course(root, [assignment])
     with open(course / "nbgrader_config.py", "a") as fh:
         fh.write(TEST_LIMITS)
-    correct = answers(ASSIGNMENT)
-    rel = release(course, ASSIGNMENT)
+    correct = answers(assignment)
+    rel = release(course, assignment)
     for student in BYSTANDERS:
-        submit(course, student, ASSIGNMENT, fill(rel, correct))
-    paths = {"source": str(course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
+        submit(course, student, assignment, fill(rel, correct))
+    paths = {"source": str(course / "source" / assignment / f"{notebook}.ipynb"),
              "gradebook": str(course / "gradebook.db"),
-             "other": str(course / "submitted" / BYSTANDERS[0] / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
-             "other_assignments": repr(tuple(a for a in assignments() if a != ASSIGNMENT))}
+             "other": str(course / "submitted" / BYSTANDERS[0] / assignment / f"{notebook}.ipynb"),
+             "other_assignments": repr(tuple(a for a in assignments() if a != assignment))}
+    controls = {a.control[0]: a.control[1] for a in attacks if a.control}
+    for name, overrides in controls.items():     # what the attacks with a control must earn, without the attack
+        submit(course, f"control-{name}", assignment, fill(rel, {**correct, **overrides}))
     for attack in attacks:
         nb, raw, extra = attack.build(rel, correct, paths)
-        folder = course / "submitted" / attack.student / ASSIGNMENT
+        folder = course / "submitted" / attack.student / assignment
         if extra.get("rename"):
             folder.mkdir(parents=True)
             nbformat.write(nb, folder / extra["rename"])
             (folder / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
             continue
         if nb is None and raw is None:
-            submit(course, attack.student, ASSIGNMENT, None, extra_files=extra.get("files"))
-            (folder / f"{NOTEBOOK}.ipynb").unlink(missing_ok=True)
+            submit(course, attack.student, assignment, None, extra_files=extra.get("files"))
+            (folder / f"{notebook}.ipynb").unlink(missing_ok=True)
             continue
-        submit(course, attack.student, ASSIGNMENT, nb, raw=raw)
+        submit(course, attack.student, assignment, nb, raw=raw)
         for name, target in extra.get("symlinks", {}).items():
             os.symlink(target, folder / name)
         if extra.get("lay_down"):  # anything else an attack leaves in its folder (links, pipes, odd names)
@@ -74,17 +89,21 @@ def _build(root: Path, attacks: list) -> Path:
     return course
 
 
-def _run(grader: str, part: int, tmp_path_factory) -> dict:
+def _run(grader: str, part: int | str, tmp_path_factory) -> dict:
+    """The course of one corpus part (0, 1: ps2_vjp's halves; "ps6": ps6_training's) graded by one grader, once."""
     if (grader, part) in _RUNS:
         return _RUNS[grader, part]
-    course = _build(tmp_path_factory.mktemp(f"corpus-{grader}-{part}"), ATTACKS[part::PARTS])
+    t, attacks = (PS6, PS6_ATTACKS) if part == "ps6" else (PS2, ATTACKS[part::PARTS])
+    course = _build(tmp_path_factory.mktemp(f"corpus-{grader}-{part}"), attacks, t)
     protected = {"source": _tree_hash(course / "source"), "release": _tree_hash(course / "release"),
                  "bystanders": {s: _tree_hash(course / "submitted" / s) for s in BYSTANDERS}}
-    command = ([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force"] if grader == "nbgrader"
-               else [str(BIN / "autograder"), "autograde", ASSIGNMENT, "--force"])
+    command = ([str(BIN / "nbgrader"), "autograde", t.assignment, "--force"] if grader == "nbgrader"
+               else [str(BIN / "autograder"), "autograde", t.assignment, "--force"])
+    started = time.monotonic()
     done = subprocess.run(command, cwd=course, capture_output=True, text=True)
-    _RUNS[grader, part] = {"course": course, "protected": protected, "done": done, "part": part,
-                           "grades": grades(course, ASSIGNMENT)}
+    _RUNS[grader, part] = {"course": course, "protected": protected, "done": done, "part": part, "target": t,
+                           "attacks": attacks, "seconds": time.monotonic() - started,
+                           "grades": grades(course, t.assignment)}
     return _RUNS[grader, part]
 
 
@@ -107,29 +126,32 @@ def _total(cells: dict) -> float:
     return sum(score or 0.0 for score, _max, _manual in cells.values())
 
 
-def _attack_output(course: Path, student: str) -> str:
-    path = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+def _attack_output(course: Path, student: str, t: Target = PS2) -> str:
+    path = course / "autograded" / student / t.assignment / f"{t.notebook}.ipynb"
     if not path.exists():
         return ""
     cells = [c for c in nbformat.read(path, as_version=4).cells if c.get("id") == "attack-cell"]
     return "".join(o.get("text", "") for c in cells for o in c.get("outputs", []))
 
 
-def _problems(course: Path, student: str) -> str:
-    marker = course / "autograded" / student / ASSIGNMENT / ".autograder-graded.json"
+def _problems(course: Path, student: str, t: Target = PS2) -> str:
+    marker = course / "autograded" / student / t.assignment / ".autograder-graded.json"
     return " ".join(json.loads(marker.read_text())["problems"]) if marker.exists() else ""
 
 
-def _autograded_text(course: Path, student: str) -> str:
-    path = course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+def _autograded_text(course: Path, student: str, t: Target = PS2) -> str:
+    path = course / "autograded" / student / t.assignment / f"{t.notebook}.ipynb"
     return path.read_text() if path.exists() else ""
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 @pytest.mark.parametrize("grader", ["nbgrader", "autograder"])
 def test_attack_is_contained_and_graded_for_what_it_earned(grader, attack, tmp_path_factory):
-    result = _run(grader, part_of(attack), tmp_path_factory)
-    table = result["grades"]
+    _check_attack(grader, attack, _run(grader, part_of(attack), tmp_path_factory))
+
+
+def _check_attack(grader: str, attack, result: dict) -> None:
+    table, t = result["grades"], result["target"]
     expected = attack.expect_total
     if grader == "nbgrader" and attack.nbgrader_skips:
         assert attack.student not in table or _total(table[attack.student]) == 0.0
@@ -137,25 +159,39 @@ def test_attack_is_contained_and_graded_for_what_it_earned(grader, attack, tmp_p
         return
     assert attack.student in table, f"{attack.student} was not graded:\n{result['done'].stdout[-3000:]}"
     cells = table[attack.student]
+    control = table.get(f"control-{attack.control[0]}") if attack.control else None
+    if attack.control:
+        assert control, f"the control of {attack.name} was not graded"
     for cell, (score, max_score, manual) in cells.items():
         assert not manual, f"{cell} was left for manual grading"
         function = cell.removeprefix("test_").removesuffix("_hidden")
-        if expected == 0.0 or function in attack.zero_functions:
+        if control is not None:           # exactly what the same work earns without the trick
+            shown = _autograded_text(result["course"], attack.student, t)[-4000:]
+            assert score == control[cell][0], f"{cell}: {score}, without the attack {control[cell][0]}\n{shown}"
+        elif expected == 0.0 or function in attack.zero_functions:
             assert score == 0.0, f"{cell}: {score}"
-        elif expected == FULL:
-            shown = _autograded_text(result["course"], attack.student)[-4000:]
+        elif expected == t.full:
+            shown = _autograded_text(result["course"], attack.student, t)[-4000:]
             assert score == max_score, f"{cell}: {score}/{max_score}\n{shown}"
+    if control is not None:               # ... and that is not full marks for what the trick would fake
+        for function in attack.control[1]:
+            mine = [v for c, v in control.items() if c.removeprefix("test_").removesuffix("_hidden") == function]
+            assert sum(v[0] or 0.0 for v in mine) < sum(v[1] for v in mine), f"control of {function}: {mine}"
     if attack.attack_cell:
-        printed = _attack_output(result["course"], attack.student)
+        printed = _attack_output(result["course"], attack.student, t)
         assert "ATTACK-BLOCKED" in printed, f"the attack cell did not run: {printed!r}"
         assert "ATTACK-SUCCEEDED" not in printed, f"{attack.what}: NOT contained"
     if attack.reason and grader == "autograder":
-        problems = _problems(result["course"], attack.student)
+        problems = _problems(result["course"], attack.student, t)
         assert attack.reason.lower() in problems.lower(), f"reason {attack.reason!r} not in {problems!r}"
 
 
 def test_bystanders_are_graded_normally(run):
     grader, result = run
+    _check_bystanders(result)
+
+
+def _check_bystanders(result: dict) -> None:
     for student in BYSTANDERS:
         cells = result["grades"][student]
         assert all(score == max_score for score, max_score, _ in cells.values()), (student, cells)
@@ -163,6 +199,10 @@ def test_bystanders_are_graded_normally(run):
 
 def test_nothing_outside_the_scratch_directories_changed(run):
     grader, result = run
+    _check_untouched(result)
+
+
+def _check_untouched(result: dict) -> None:
     course, before = result["course"], result["protected"]
     assert _tree_hash(course / "source") == before["source"]
     assert _tree_hash(course / "release") == before["release"]
@@ -171,8 +211,8 @@ def test_nothing_outside_the_scratch_directories_changed(run):
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0] == 0
-    for attack in ATTACKS[result["part"]::PARTS]:
-        quarantine = course / "submitted" / attack.student / ASSIGNMENT / ".autograder-quarantine"
+    for attack in result["attacks"]:
+        quarantine = course / "submitted" / attack.student / result["target"].assignment / ".autograder-quarantine"
         if attack.reason in ("not valid JSON", "empty", "not UTF-8", "not a Jupyter notebook", "symbolic link"):
             assert quarantine.is_dir() and any(quarantine.iterdir()), f"{attack.name}: original not kept"
 
@@ -185,9 +225,13 @@ def test_broken_submission_feedback_says_why(tmp_path_factory):
 
 
 def test_both_graders_give_the_same_grades(part, tmp_path_factory):
+    _check_same_grades(part, tmp_path_factory)
+
+
+def _check_same_grades(part: int | str, tmp_path_factory) -> None:
     a = _run("nbgrader", part, tmp_path_factory)["grades"]
     b = _run("autograder", part, tmp_path_factory)["grades"]
-    skipped = {attack.student for attack in ATTACKS if attack.nbgrader_skips}  # documented
+    skipped = {attack.student for attack in ATTACKS + PS6_ATTACKS if attack.nbgrader_skips}  # documented
     differ = {}
     for student in set(a) | set(b):
         if student in skipped:
@@ -202,6 +246,35 @@ def test_both_graders_give_the_same_grades(part, tmp_path_factory):
 def test_functions_cover_the_assignment():
     assert set(FUNCTIONS) == {c.metadata["nbgrader"]["grade_id"] for c in release(
         Path(__file__).resolve().parents[2], ASSIGNMENT).cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+# ------------------------------------------------------------------ ps6_training: its own part, one course per grader
+@pytest.mark.parametrize("attack", PS6_ATTACKS, ids=[a.name for a in PS6_ATTACKS])
+@pytest.mark.parametrize("grader", ["nbgrader", "autograder"])
+def test_ps6_attack_is_contained_and_graded_for_what_it_earned(grader, attack, tmp_path_factory):
+    _check_attack(grader, attack, _run(grader, "ps6", tmp_path_factory))
+
+
+@pytest.mark.parametrize("grader", ["nbgrader", "autograder"])
+def test_ps6_bystanders_are_graded_normally(grader, tmp_path_factory):
+    result = _run(grader, "ps6", tmp_path_factory)
+    _check_bystanders(result)
+    print(f"ps6 corpus graded by {grader} in {result['seconds']:.0f} s")
+
+
+@pytest.mark.parametrize("grader", ["nbgrader", "autograder"])
+def test_ps6_nothing_outside_the_scratch_directories_changed(grader, tmp_path_factory):
+    _check_untouched(_run(grader, "ps6", tmp_path_factory))
+
+
+def test_ps6_both_graders_give_the_same_grades(tmp_path_factory):
+    _check_same_grades("ps6", tmp_path_factory)
+
+
+def test_ps6_functions_cover_the_assignment():
+    assert PS6.functions == ("parameter_grads", "train_step", "accumulated_step", "checkpointed_forward")
+    assert PS6.full == 18.0
+    assert {f for a in PS6_ATTACKS for f in a.zero_functions} <= set(PS6.functions)
 
 
 def teardown_module(module):

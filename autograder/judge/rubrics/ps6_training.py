@@ -104,6 +104,11 @@ mc.register(
                   "your forward pass left as many saved activations for backward ({kept} bytes) as the plain "
                   "forward ({plain} bytes): nothing was recomputed. Run each block through "
                   "`torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)` and use its output."),
+    Misconception("saved_hooks_tampered", "the measurement of saved activations bypassed",
+                  "the grader could not measure the activations your forward pass saves for backward: the "
+                  "saved-tensor hooks that count them were removed, replaced or bypassed while it ran. Leave "
+                  "autograd's hooks alone and run each block through "
+                  "`torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)`."),
     Misconception("partly_checkpointed", "not every block checkpointed",
                   "your forward pass saves fewer activations than the plain one, but more ({kept} bytes) than "
                   "checkpointing every block needs (the blocks' inputs: {budget} bytes): some block ran "
@@ -597,7 +602,7 @@ def _judge_saved(j, call, plain: int, budget: int) -> None:
     saved = call.saved
     label = "saves fewer activations than the plain forward"
     if saved is None:
-        j.fail(label, "wrong_values", message="the grader could not measure the saved activations of this call.")
+        j.fail(label, "saved_hooks_tampered")
         return
     if saved.kept >= plain:
         j.fail(label, "not_checkpointed", kept=saved.kept, plain=plain)
