@@ -56,6 +56,11 @@ class QuickStartClient(AsyncKernelClient):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
+    # jupyter_client's AsyncKernelClient binds ``wait_for_ready`` to the base class's coroutine
+    # (``wait_for_ready = KernelClient._async_wait_for_ready``), so the override above was never called
+    # through it: bind ours.
+    wait_for_ready = _async_wait_for_ready
+
 
 def _package_parent() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
