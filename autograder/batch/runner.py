@@ -246,14 +246,14 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     report.marks["workers_started"] = time.time()
     try:
         check_assignment(db_url, assignment)
-        pending = plan_submissions(course, config, assignment, todo, expected, db_url, report)
+        # each submission's notebooks go to the workers as soon as it is checked and prepared (the workers
+        # never touch the gradebook's students: the coordinator writes every row, after ensure_students)
+        pending = plan_submissions(course, config, assignment, todo, expected, db_url, report,
+                                   dispatch=lambda sub: [jobs.put(job) for job in sub.jobs])
         ensure_students(db_url, pending.values())
         report.marks["planned"] = time.time()
         total = sum(len(sub.notebooks_to_grade) for sub in pending.values())
         task = progress.add_task(f"grading {assignment}", total=total) if progress else None
-        for sub in pending.values():
-            for job in sub.jobs:
-                jobs.put(job)
         _Collector(course, config, db_url, report, pending, results, pool, progress, task).run()
         report.marks["written"] = time.time()
     except KeyboardInterrupt:
@@ -317,7 +317,9 @@ def check_assignment(db_url: str, assignment: str) -> None:
                               f"{assignment}` first") from None
 
 
-def plan_submissions(course, config, assignment, students, expected, db_url, report) -> dict[str, Submission]:
+def plan_submissions(course, config, assignment, students, expected, db_url, report,
+                     dispatch=None) -> dict[str, Submission]:
+    """Check and prepare each student's submission; ``dispatch(sub)`` is called as soon as one is ready."""
     pending: dict[str, Submission] = {}
     max_bytes = max_notebook_bytes(config)
     for student in students:
@@ -337,6 +339,8 @@ def plan_submissions(course, config, assignment, students, expected, db_url, rep
         for problem in problems:
             report.failures.append((student, problem))
         pending[student] = sub
+        if dispatch is not None:
+            dispatch(sub)
     return pending
 
 
