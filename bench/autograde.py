@@ -136,7 +136,7 @@ def bench(assignment: str, k: int, args, base: Path) -> dict:
     stock_root, plain_root, fast_root = base / "stock", base / "plain", base / "fast"
     build(stock_root, assignment, k, args.seed)
     shutil.copytree(stock_root, fast_root, symlinks=True)
-    row = {"assignment": assignment, "k": k}
+    row = {"assignment": assignment, "k": k, "load": os.getloadavg()}
     ours = run_ours(fast_root, assignment, args.workers)
     row.update(ours=ours["wall"] / k, overhead=ours["overhead"], phases=ours["phases"], fixed=ours["fixed"])
     if not args.skip_stock:
@@ -207,7 +207,11 @@ def main() -> None:
     parser.add_argument("--skip-stock", action="store_true", help="do not time stock nbgrader")
     parser.add_argument("--skip-plain", action="store_true", help="do not time plain nbgrader")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--show", nargs="+", metavar="JSON", help="only print the table of earlier --json files")
     args = parser.parse_args()
+    if args.show:
+        print_results([row for path in args.show for row in json.loads(Path(path).read_text())], args.workers)
+        return
     assignments = args.assignment
     if assignments == ["all"]:
         assignments = Course(ROOT).assignments()
