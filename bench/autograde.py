@@ -159,7 +159,7 @@ def print_results(rows: list[dict], workers) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 150))  # wide enough for the phase columns, even in a pipe
     load = os.getloadavg()
     table = Table(title=f"seconds per notebook (workers: {workers or 'all cores'}; "
                         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
