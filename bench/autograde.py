@@ -164,7 +164,7 @@ def print_results(rows: list[dict], workers) -> None:
     table = Table(title=f"seconds per notebook (workers: {workers or 'all cores'}; "
                         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
     for column in ("assignment", "K", "stock nbgrader", "ours", "stock / ours", "plain nbgrader",
-                   "plain / ours", "our overhead", "grades identical"):
+                   "plain / ours", "our overhead", "grades identical", "load (1 min)"):
         table.add_column(column, justify="left" if column == "assignment" else "right")
 
     def fmt(value, spec=".3f"):
@@ -176,7 +176,8 @@ def print_results(rows: list[dict], workers) -> None:
                                                else f"NO ({len(row['differ'])} differ)")
         table.add_row(row["assignment"], str(row["k"]), fmt(stock), fmt(ours),
                       fmt(stock / ours if stock else None, ".1f") + ("x" if stock else ""), fmt(plain),
-                      fmt(plain / ours if plain else None, ".1f") + ("x" if plain else ""), fmt(row["overhead"]), same)
+                      fmt(plain / ours if plain else None, ".1f") + ("x" if plain else ""), fmt(row["overhead"]), same,
+                      fmt(row["load"][0], ".2f") if row.get("load") else "-")
     console.print(table)
     phases = Table(title="ours: median seconds per notebook, by phase (in the worker)")
     phases.add_column("phase")
