@@ -18,6 +18,10 @@ def _demo(args) -> int:
 
 def _autograde(args) -> int:
     import signal
+    import time
+
+    entered = time.time()
+    _skip_format_grammar()
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
@@ -46,6 +50,13 @@ def _autograde(args) -> int:
         report = autograde(course, args.assignment, students=args.student or None, workers=args.workers,
                            force=args.force, progress=progress, zygote=zygote)
     print_summary(console, course.db_url, report)
+    if os.environ.get("AUTOGRADER_TIMINGS"):  # benchmarks: when the command began and ended its work
+        import json
+
+        timings = Path(os.environ["AUTOGRADER_TIMINGS"])
+        recorded = json.loads(timings.read_text()) if timings.is_file() else {"marks": {}, "notebooks": []}
+        recorded["marks"].update(cli=entered, summary=time.time())
+        timings.write_text(json.dumps(recorded))
     if report.interrupted:
         return 130
     return 1 if any("grader error" in reason for _, reason in report.failures) else 0
@@ -152,13 +163,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_format_grammar() -> None:
+    """Spare the grader the 0.7 s in which ``rfc3987_syntax`` builds its grammar when jsonschema imports it.
+
+    jsonschema imports it only to register the "iri" format checks. Formats are checked only when a
+    FormatChecker is passed, and nothing ``autograder autograde`` runs passes one (nbformat, nbgrader,
+    nbconvert and nbclient validate without); nor does any of their schemas use those formats. So no
+    validation result changes: jsonschema already does without the module when it is not installed.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # its import raises ImportError, which jsonschema expects
+
+
+def _exit_now(code: int) -> None:
+    """End the ``autograder autograde`` command without the interpreter's teardown of torch, nbgrader and
+    the judge (1-2 s): by now every grade is committed, every file written and closed, the zygote stopped
+    and the workers told to stop (they also die with us); only the output buffers remain to flush."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .tool_path import ensure_console_scripts_on_path
 
     ensure_console_scripts_on_path()
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        if argv is None and args.handler is _autograde:
+            _exit_now(code)
+        return code
     except CourseError as exc:
         print(f"autograder: {exc}", file=sys.stderr)
         return 2
@@ -169,3 +207,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -1,17 +1,33 @@
 """Benchmark: stock ``nbgrader autograde`` vs ``autograder autograde`` on the same K submissions.
 
-    python bench/autograde.py --submissions 50 [--assignment ps2_vjp] [--workers 2]
+    python bench/autograde.py --assignment all --submissions 10 50 200 [--workers 2] [--skip-stock] [--skip-plain]
 
-Builds a throwaway course with K submissions (a realistic mix: mostly correct, some with typical
-mistakes, some unanswered, a few partly done), grades them with both, and prints seconds per
-notebook for each, the speed ratio, and whether every grade cell agrees. Not a test: run it by hand.
+For each assignment and K: builds a throwaway course with K submissions (a realistic mix: mostly correct,
+some with typical mistakes, some unanswered, a few partly done) and grades it three ways:
+
+* ``ours``:  ``autograder autograde`` (the course's configuration, forked kernels, workers);
+* ``stock``: ``nbgrader autograde`` with the course's ``nbgrader_config.py`` (sandbox, judge, checks);
+* ``plain``: ``nbgrader autograde`` with a configuration that only sets what nbgrader needs
+  (``PLAIN_CONFIG``): nbgrader's default preprocessors with its plain ``Execute``, no sandbox, no
+  submission check, no judge. Its grades are not this course's grades (the hidden tests only record
+  without the judge), so they are not compared; it shows what grading costs without any of it.
+
+Prints one table (seconds per notebook, ratios, our overhead per notebook), the median phase times of our
+notebooks (from the worker's ``Result.phases``, via ``AUTOGRADER_TIMINGS``), the fixed cost of our run,
+and whether every grade cell of ``ours`` and ``stock`` agrees. Not a test: run it by hand.
+
+Overhead of a notebook = its grading time in the worker minus its cells' own time in the (warm) kernel,
+from execute_input to execute_reply as the kernel stamps them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +39,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder.batch.pipeline import PHASES  # noqa: E402
 from autograder.course import Course  # noqa: E402
 from autograder.demo.cohort import correct_answers, fill  # noqa: E402
 from autograder.demo.mistakes import MISTAKES  # noqa: E402
@@ -65,44 +82,154 @@ def grades(root: Path, assignment: str) -> dict:
                 for sub in gb.assignment_submissions(assignment) for nb in sub.notebooks for g in nb.grades}
 
 
-def timed(command: list[str], cwd: Path) -> float:
+PLAIN_CONFIG = """c = get_config()  # noqa: F821
+c.CourseDirectory.course_id = "autograd-course"
+"""
+
+
+def timed(command: list[str], cwd: Path, env: dict | None = None) -> float:
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
     if done.returncode not in (0, 1):
         print(done.stdout[-2000:], done.stderr[-2000:])
         raise SystemExit(f"{command[0]} failed")
     return time.perf_counter() - start
 
 
+def median(values) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def run_ours(root: Path, assignment: str, workers: int | None) -> dict:
+    """Grade with ``autograder autograde``; its wall time, and the timings it recorded."""
+    timings = root / "timings.json"
+    env = {**os.environ, "AUTOGRADER_TIMINGS": str(timings)}
+    command = [str(BIN / "autograder"), "autograde", assignment, "--force"]
+    if workers:
+        command += ["--workers", str(workers)]
+    launched = time.time()
+    wall = timed(command, root, env)
+    ended = time.time()
+    recorded = json.loads(timings.read_text())
+    notebooks = recorded["notebooks"]
+    first = min(n["started"] for n in notebooks)
+    last = max(n["started"] + n["seconds"] for n in notebooks)
+    marks = recorded["marks"]
+    fixed = {"start to first notebook": first - launched, "last notebook to exit": ended - last,
+             "  launch to cli": marks["cli"] - launched, "  cli to autograde()": marks["autograde"] - marks["cli"],
+             "  warm_up": marks["warmed_up"] - marks["autograde"],
+             "  zygote ready": marks["zygote_ready"] - marks["warmed_up"],
+             "  workers forked": marks["workers_started"] - marks["zygote_ready"],
+             "  to first notebook": first - marks["workers_started"],
+             "  last notebook to written": marks["written"] - last,
+             "  written to done": marks["done"] - marks["written"],
+             "  summary": marks["summary"] - marks["done"], "  exit": ended - marks["summary"],
+             "planning submissions (overlaps grading)": marks["planned"] - marks["workers_started"]}
+    phases = {name: median(n["phases"].get(name, 0.0) for n in notebooks) for name in PHASES}
+    phases["total"] = median(n["seconds"] for n in notebooks)
+    overhead = median(n["seconds"] - n["phases"].get("cells_own", 0.0) for n in notebooks)
+    return {"wall": wall, "fixed": fixed, "phases": phases, "overhead": overhead}
+
+
+def bench(assignment: str, k: int, args, base: Path) -> dict:
+    stock_root, plain_root, fast_root = base / "stock", base / "plain", base / "fast"
+    build(stock_root, assignment, k, args.seed)
+    shutil.copytree(stock_root, fast_root, symlinks=True)
+    row = {"assignment": assignment, "k": k, "load": os.getloadavg()}
+    ours = run_ours(fast_root, assignment, args.workers)
+    row.update(ours=ours["wall"] / k, overhead=ours["overhead"], phases=ours["phases"], fixed=ours["fixed"])
+    if not args.skip_stock:
+        row["stock"] = timed([str(BIN / "nbgrader"), "autograde", assignment, "--force"], stock_root) / k
+        a, b = grades(stock_root, assignment), grades(fast_root, assignment)
+        row["differ"] = sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
+        row["compared"] = len(a)
+    if not args.skip_plain:
+        shutil.copytree(stock_root / "source", plain_root / "source", symlinks=True)
+        shutil.copytree(stock_root / "release", plain_root / "release", symlinks=True)
+        shutil.copytree(stock_root / "submitted", plain_root / "submitted", symlinks=True)
+        shutil.copy2(stock_root / "gradebook.db", plain_root / "gradebook.db")
+        (plain_root / "nbgrader_config.py").write_text(PLAIN_CONFIG)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the hidden tests' kernels import the probe
+        row["plain"] = timed([str(BIN / "nbgrader"), "autograde", assignment, "--force"], plain_root, env) / k
+    return row
+
+
+def print_results(rows: list[dict], workers) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 150))  # wide enough for the phase columns, even in a pipe
+    load = os.getloadavg()
+    table = Table(title=f"seconds per notebook (workers: {workers or 'all cores'}; "
+                        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    for column in ("assignment", "K", "stock nbgrader", "ours", "stock / ours", "plain nbgrader",
+                   "plain / ours", "our overhead", "grades identical", "load (1 min)"):
+        table.add_column(column, justify="left" if column == "assignment" else "right")
+
+    def fmt(value, spec=".3f"):
+        return "-" if value is None else format(value, spec)
+
+    for row in rows:
+        stock, plain, ours = row.get("stock"), row.get("plain"), row["ours"]
+        same = "-" if "differ" not in row else (f"yes ({row['compared']})" if not row["differ"]
+                                               else f"NO ({len(row['differ'])} differ)")
+        table.add_row(row["assignment"], str(row["k"]), fmt(stock), fmt(ours),
+                      fmt(stock / ours if stock else None, ".1f") + ("x" if stock else ""), fmt(plain),
+                      fmt(plain / ours if plain else None, ".1f") + ("x" if plain else ""), fmt(row["overhead"]), same,
+                      fmt(row["load"][0], ".2f") if row.get("load") else "-")
+    console.print(table)
+    phases = Table(title="ours: median seconds per notebook, by phase (in the worker)")
+    phases.add_column("phase")
+    for row in rows:
+        phases.add_column(f"{row['assignment']} K={row['k']}", justify="right")
+    for name in (*PHASES, "total"):
+        phases.add_row(name, *(f"{row['phases'][name]:.3f}" for row in rows))
+    phases.add_row("overhead (total - cells_own)", *(f"{row['overhead']:.3f}" for row in rows))
+    console.print(phases)
+    fixed = Table(title="ours: fixed cost of the run (seconds)")
+    fixed.add_column("step")
+    for row in rows:
+        fixed.add_column(f"{row['assignment']} K={row['k']}", justify="right")
+    for name in rows[0]["fixed"]:
+        fixed.add_row(name, *(f"{row['fixed'][name]:.2f}" for row in rows))
+    console.print(fixed)
+    for row in rows:
+        for key in row.get("differ", [])[:20]:
+            console.print(f"  {row['assignment']} K={row['k']} differs: {key}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--submissions", type=int, default=50)
-    parser.add_argument("--assignment", default="ps2_vjp")
+    parser.add_argument("--submissions", type=int, nargs="+", default=[50])
+    parser.add_argument("--assignment", nargs="+", default=["ps2_vjp"], help="names, or all")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-stock", action="store_true", help="only time autograder autograde")
+    parser.add_argument("--skip-stock", action="store_true", help="do not time stock nbgrader")
+    parser.add_argument("--skip-plain", action="store_true", help="do not time plain nbgrader")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--show", nargs="+", metavar="JSON", help="only print the table of earlier --json files")
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="bench-autograde-"))
-    stock_root, fast_root = base / "stock", base / "fast"
-    for root in (stock_root, fast_root):
-        build(root, args.assignment, args.submissions, args.seed)
-    k = args.submissions
-    fast_cmd = [str(BIN / "autograder"), "autograde", args.assignment, "--force"]
-    if args.workers:
-        fast_cmd += ["--workers", str(args.workers)]
-    fast = timed(fast_cmd, fast_root)
-    print(f"autograder autograde: {fast:8.1f} s  {fast / k:6.3f} s/notebook  (workers: {args.workers or 'all cores'})")
-    if args.skip_stock:
+    if args.show:
+        print_results([row for path in args.show for row in json.loads(Path(path).read_text())], args.workers)
         return
-    stock = timed([str(BIN / "nbgrader"), "autograde", args.assignment, "--force"], stock_root)
-    print(f"nbgrader autograde:   {stock:8.1f} s  {stock / k:6.3f} s/notebook")
-    print(f"speed ratio:          {stock / fast:8.1f}x  (K = {k})")
-    a, b = grades(stock_root, args.assignment), grades(fast_root, args.assignment)
-    differ = sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
-    print(f"grade cells compared: {len(a)}; identical: {not differ}")
-    for key in differ[:20]:
-        print("  differs:", key, "nbgrader", a.get(key), "autograder", b.get(key))
-    shutil.rmtree(base, ignore_errors=True)
+    assignments = args.assignment
+    if assignments == ["all"]:
+        assignments = Course(ROOT).assignments()
+    rows = []
+    for assignment in assignments:
+        for k in args.submissions:
+            base = Path(tempfile.mkdtemp(prefix="bench-autograde-"))
+            try:
+                rows.append(bench(assignment, k, args, base))
+            finally:
+                shutil.rmtree(base, ignore_errors=True)
+            print(f"{assignment} K={k}: " + ", ".join(f"{key} {rows[-1][key]:.3f}" for key in
+                                                    ("stock", "plain", "ours", "overhead") if key in rows[-1]),
+                  flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    print_results(rows, args.workers)
 
 
 if __name__ == "__main__":

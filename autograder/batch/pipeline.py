@@ -49,6 +49,17 @@ class Result:
     problems: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    started: float = 0.0     # wall clock (time.time()) when the worker took the job
+    phases: dict[str, float] = field(default_factory=dict)   # seconds per phase (``PHASES``)
+    cells: list[tuple[float, float]] = field(default_factory=list)  # per code cell: (grader's wall, kernel's own)
+
+
+# Phases of one notebook, in order (``Result.phases``): reading it, the sanitizing preprocessors, starting
+# the kernel (fork, confinement, readiness), the code cells as the grader waits for them, the cells' own
+# time in the kernel (part of ``cells``), stopping the kernel, the rest of Execute, the judge, the other
+# autograding preprocessors, and writing the grades and the notebook out.
+PHASES = ("read", "sanitize", "kernel_start", "cells", "cells_own", "kernel_stop", "execute_other", "judge",
+          "other_preprocessors", "finish")
 
 
 def _classes(config: Config, name: str, default: list) -> list:
@@ -87,24 +98,33 @@ class NotebookGrader(LoggingConfigurable):
 
     def grade(self, job: Job) -> Result:
         start = time.perf_counter()
-        result = Result(job)
+        result = Result(job, started=time.time())
+        phases = result.phases
         try:
             nb = nbformat.read(job.submitted, as_version=4)
+            phases["read"] = time.perf_counter() - start
             resources = {
                 "unique_key": job.notebook, "output_files_dir": f"{job.notebook}_files",
                 "nbgrader": {"student": job.student, "assignment": job.assignment, "notebook": job.notebook,
                              "db_url": job.db_url},
                 "metadata": {"name": job.notebook, "path": job.workdir},
             }
-            for pp in self._instances(self.sanitize):
-                nb, resources = _apply(pp, nb, resources)
+            with _Phase(phases, "sanitize"):
+                for pp in self._instances(self.sanitize):
+                    nb, resources = _apply(pp, nb, resources)
             result.problems.extend(resources.get(PROBLEMS, []))
             with utils.setenv(NBGRADER_EXECUTION="autograde"):
                 for pp in self._instances(self.autograde):
-                    nb, resources = _apply(pp, nb, resources)
+                    if hasattr(pp, "kernel_manager_class"):
+                        _time_execute(pp, result)
+                    name = ("execute_other" if hasattr(pp, "kernel_manager_class") else
+                            "judge" if type(pp).__name__ == "JudgeProbeRecords" else "other_preprocessors")
+                    with _Phase(phases, name):
+                        nb, resources = _apply(pp, nb, resources)
                     report = getattr(pp, "confinement_problems", None)
                     if report:
                         result.problems.append("sandbox degraded: " + "; ".join(report))
+            finish = time.perf_counter()
             for cell in nb.cells:
                 if utils.is_grade(cell):
                     score, _ = utils.determine_grade(cell, self.log)
@@ -115,10 +135,72 @@ class NotebookGrader(LoggingConfigurable):
                     result.comments[meta["grade_id"]] = "No response." if unanswered else None
             result.problems.extend(_stopped(nb))
             result.notebook_json = nbformat.writes(nb)
+            phases["finish"] = time.perf_counter() - finish
         except Exception as exc:
             result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
         result.seconds = time.perf_counter() - start
+        if "execute_other" in phases:  # Execute's own phases were timed inside it
+            phases["execute_other"] -= sum(phases.get(k, 0.0) for k in ("kernel_start", "cells", "kernel_stop"))
         return result
+
+
+class _Phase:
+    """Adds the time spent in a ``with`` block to ``phases[name]``."""
+
+    def __init__(self, phases: dict[str, float], name: str) -> None:
+        self.phases, self.name = phases, name
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.phases[self.name] = self.phases.get(self.name, 0.0) + time.perf_counter() - self.start
+
+
+def _time_execute(pp, result: Result) -> None:
+    """Time the Execute step's phases (kernel start, each cell, kernel stop) on this instance only: the
+    wrapped methods are called exactly as before."""
+    phases = result.phases
+
+    def timed(method, name):
+        def wrapper(*args, **kwargs):
+            with _Phase(phases, name):
+                return method(*args, **kwargs)
+        return wrapper
+
+    # the names nbconvert's ExecutePreprocessor.preprocess reaches through setup_kernel (synchronous)
+    pp.start_new_kernel = timed(pp.start_new_kernel, "kernel_start")
+    pp.start_new_kernel_client = timed(pp.start_new_kernel_client, "kernel_start")
+    pp._cleanup_kernel = timed(pp._cleanup_kernel, "kernel_stop")
+    preprocess_cell = pp.preprocess_cell
+
+    def timed_cell(cell, resources, index):
+        start = time.perf_counter()
+        try:
+            return preprocess_cell(cell, resources, index)
+        finally:
+            if cell.cell_type == "code":
+                wall = time.perf_counter() - start
+                own = _own_seconds(cell)
+                result.cells.append((wall, own))
+                phases["cells"] = phases.get("cells", 0.0) + wall
+                phases["cells_own"] = phases.get("cells_own", 0.0) + own
+
+    pp.preprocess_cell = timed_cell
+
+
+def _own_seconds(cell) -> float:
+    """The kernel's own time for a cell: from its execute_input to its execute_reply (nbclient records both
+    message dates in ``metadata.execution``); 0 when not recorded."""
+    from datetime import datetime
+
+    execution = cell.get("metadata", {}).get("execution", {})
+    try:
+        begin = datetime.fromisoformat(str(execution["iopub.execute_input"]).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(execution["shell.execute_reply"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return 0.0
+    return max(0.0, (end - begin).total_seconds())
 
 
 def _apply(pp: Preprocessor, nb, resources):

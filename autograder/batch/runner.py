@@ -52,6 +52,8 @@ class RunReport:
     seconds: float = 0.0
     interrupted: bool = False
     notebooks_graded: int = 0
+    timings: list[dict] = field(default_factory=list)   # per notebook: when started, seconds, phases, cells
+    marks: dict[str, float] = field(default_factory=dict)  # wall clock (time.time()) of the run's steps
 
 
 # ---------------------------------------------------------------------- processes
@@ -208,6 +210,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     """Grade ``assignment``. Pass a ``zygote`` started early to overlap its warm-up with ours."""
     report = RunReport(assignment)
     start = time.perf_counter()
+    report.marks["autograde"] = time.time()
     expected = course.notebooks(assignment)
     all_students = course.students(assignment)
     if students:
@@ -236,18 +239,23 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     workers = max(1, workers or os.cpu_count() or 1)
     zygote = zygote or Zygote(course.root)
     warm_up()
+    report.marks["warmed_up"] = time.time()
     zygote.wait_ready()
+    report.marks["zygote_ready"] = time.time()
     jobs, results, pool = start_workers(zygote, min(workers, len(todo) * len(expected)), config, course.root)
+    report.marks["workers_started"] = time.time()
     try:
         check_assignment(db_url, assignment)
-        pending = plan_submissions(course, config, assignment, todo, expected, db_url, report)
+        # each submission's notebooks go to the workers as soon as it is checked and prepared (the workers
+        # never touch the gradebook's students: the coordinator writes every row, after ensure_students)
+        pending = plan_submissions(course, config, assignment, todo, expected, db_url, report,
+                                   dispatch=lambda sub: [jobs.put(job) for job in sub.jobs])
         ensure_students(db_url, pending.values())
+        report.marks["planned"] = time.time()
         total = sum(len(sub.notebooks_to_grade) for sub in pending.values())
         task = progress.add_task(f"grading {assignment}", total=total) if progress else None
-        for sub in pending.values():
-            for job in sub.jobs:
-                jobs.put(job)
         _Collector(course, config, db_url, report, pending, results, pool, progress, task).run()
+        report.marks["written"] = time.time()
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -258,7 +266,16 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
     report.seconds = time.perf_counter() - start
+    report.marks["done"] = time.time()
+    _write_timings(report)
     return report
+
+
+def _write_timings(report: RunReport) -> None:
+    """For benchmarks: with AUTOGRADER_TIMINGS=<file>, the run's step times and every notebook's phases."""
+    path = os.environ.get("AUTOGRADER_TIMINGS")
+    if path:
+        Path(path).write_text(json.dumps({"marks": report.marks, "notebooks": report.timings}))
 
 
 def take_result(sub: Submission, remaining: set[str], result: Result, report: RunReport) -> None:
@@ -267,6 +284,8 @@ def take_result(sub: Submission, remaining: set[str], result: Result, report: Ru
     sub.results[notebook] = result
     remaining.discard(notebook)
     report.notebooks_graded += 1
+    report.timings.append({"student": sub.student, "notebook": notebook, "started": result.started,
+                           "seconds": result.seconds, "phases": result.phases, "cells": result.cells})
     if result.error:
         report.failures.append((sub.student, f"{notebook}: grader error: {result.error}"))
     for problem in result.problems:
@@ -298,7 +317,9 @@ def check_assignment(db_url: str, assignment: str) -> None:
                               f"{assignment}` first") from None
 
 
-def plan_submissions(course, config, assignment, students, expected, db_url, report) -> dict[str, Submission]:
+def plan_submissions(course, config, assignment, students, expected, db_url, report,
+                     dispatch=None) -> dict[str, Submission]:
+    """Check and prepare each student's submission; ``dispatch(sub)`` is called as soon as one is ready."""
     pending: dict[str, Submission] = {}
     max_bytes = max_notebook_bytes(config)
     for student in students:
@@ -318,6 +339,8 @@ def plan_submissions(course, config, assignment, students, expected, db_url, rep
         for problem in problems:
             report.failures.append((student, problem))
         pending[student] = sub
+        if dispatch is not None:
+            dispatch(sub)
     return pending
 
 

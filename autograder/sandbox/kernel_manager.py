@@ -28,33 +28,48 @@ from .plan import Scratch, grader_readable_by_kernel
 
 class QuickStartClient(AsyncKernelClient):
     """jupyter_client's readiness check waits 0.2 s for an IOPub message after each kernel_info reply
-    (the subscription may not be connected yet); polling every 20 ms gets the same guarantee sooner."""
+    (the subscription may not be connected yet); polling every 20 ms gets the guarantee sooner. The
+    guarantee is kept strict: the reply, and the IOPub message, must be about a kernel_info request sent
+    by this call, so that nothing left over from a kernel that was restarted counts."""
 
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
+        sent: set[str] = set()
         while True:
-            self.kernel_info()
+            sent.add(self.kernel_info())
             try:
                 msg = await ensure_async(self.shell_channel.get_msg(timeout=1))
             except Empty:
                 msg = None
-            if msg is not None and msg["msg_type"] == "kernel_info_reply":
-                try:
-                    await ensure_async(self.iopub_channel.get_msg(timeout=0.02))
-                except Empty:
-                    pass
-                else:
-                    self._handle_kernel_info_reply(msg)
-                    while True:  # drop the status messages of the earlier attempts
-                        try:
-                            await ensure_async(self.iopub_channel.get_msg(timeout=0))
-                        except Empty:
-                            break
-                    return
+            if (msg is not None and msg["msg_type"] == "kernel_info_reply"
+                    and msg.get("parent_header", {}).get("msg_id") in sent and await self._iopub_answers(sent)):
+                self._handle_kernel_info_reply(msg)
+                while True:  # drop the status messages of the earlier attempts
+                    try:
+                        await ensure_async(self.iopub_channel.get_msg(timeout=0))
+                    except Empty:
+                        break
+                return
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    async def _iopub_answers(self, sent: set[str]) -> bool:
+        """True when IOPub delivers a message about one of ``sent`` (the subscription is live); False when
+        it stays silent for 20 ms. Anything else it delivers first (older messages) is dropped."""
+        while True:
+            try:
+                msg = await ensure_async(self.iopub_channel.get_msg(timeout=0.02))
+            except Empty:
+                return False
+            if msg.get("parent_header", {}).get("msg_id") in sent:
+                return True
+
+    # jupyter_client's AsyncKernelClient binds ``wait_for_ready`` to the base class's coroutine
+    # (``wait_for_ready = KernelClient._async_wait_for_ready``), so the override above was never called
+    # through it: bind ours.
+    wait_for_ready = _async_wait_for_ready
 
 
 def _package_parent() -> str:
