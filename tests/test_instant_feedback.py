@@ -222,8 +222,12 @@ def test_diagnosis_reaches_the_student_and_a_resubmission_replaces_the_waiting_o
     text = _text(pages[mine])
     named = [t for t in _diagnoses() if t in text]
     assert named, "the feedback names no misconception"
-    assert list(_fetch_feedback(room, tmp, "s002")) == [second]
-    assert ("s002", first) not in published and not service.state.is_answered("s002", ASSIGNMENT, first)
+    theirs = _fetch_feedback(room, tmp, "s002")
+    assert sorted(theirs) == sorted([first, second])
+    assert "replaced it before its turn" in _text(theirs[first])          # the replaced one says so ...
+    assert [t for t in _diagnoses() if t in _text(theirs[second])]       # ... and only the newest is graded
+    assert ("s002", first) not in published
+    assert service.state.answered[f"{ASSIGNMENT}/s002/{first}"]["outcome"].startswith("superseded")
     assert _digest(course.root / "gradebook.db") == gradebook
     assert not course.submitted.exists() and not course.autograded.exists()
     print(f"submit -> feedback fetched: {latency:.1f} s; named: {named}")

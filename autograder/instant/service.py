@@ -85,28 +85,43 @@ class InstantService:
 
     # ---------------------------------------------------------------------------------------- look
     def look(self) -> None:
-        """Queue each student's latest submission that is not answered, waiting or being graded."""
+        """Queue each student's latest submission that is not answered, waiting or being graded; mark their
+        older unanswered ones as replaced (only the newest is graded)."""
         for assignment in self.policies:
             subs = self.exchange.call("GET", self.route(assignment, "submissions"))
-            latest: dict[str, dict] = {}
+            by_student: dict[str, list[dict]] = {}
             for sub in subs:
-                have = latest.get(sub["student_id"])
-                if have is None or parse_utc(sub["timestamp"]) > parse_utc(have["timestamp"]):
-                    latest[sub["student_id"]] = sub
-            for student, sub in latest.items():
-                stamp = sub["timestamp"]
-                if self.state.is_answered(student, assignment, stamp):
-                    continue
-                slot = (student, assignment)
-                for busy in (self.queue.get_slot(slot), self.in_flight.get(slot)):
-                    if busy is not None and busy.timestamp == stamp:
-                        break
-                else:
-                    late = bool(sub.get("late")) or self.due_dates.late(assignment, stamp)
-                    waiting = self.queue.get_slot(slot)
-                    if self.queue.put(Item(student, assignment, stamp, late)):
-                        if waiting is not None:
-                            self.show_progress(waiting, "superseded", newer=stamp)
+                by_student.setdefault(sub["student_id"], []).append(sub)
+            for student, theirs in by_student.items():
+                newest = max(theirs, key=lambda sub: parse_utc(sub["timestamp"]))
+                for sub in theirs:
+                    if sub is not newest:
+                        self.supersede(Item(student, assignment, sub["timestamp"], bool(sub.get("late"))),
+                                       newest["timestamp"])
+                self.consider(student, assignment, newest)
+
+    def consider(self, student: str, assignment: str, sub: dict) -> None:
+        stamp = sub["timestamp"]
+        if self.state.is_answered(student, assignment, stamp):
+            return
+        slot = (student, assignment)
+        for busy in (self.queue.get_slot(slot), self.in_flight.get(slot)):
+            if busy is not None and busy.timestamp == stamp:
+                return
+        late = bool(sub.get("late")) or self.due_dates.late(assignment, stamp)
+        self.queue.put(Item(student, assignment, stamp, late))   # replaces an older one waiting (marked above)
+
+    def supersede(self, item: Item, newer: str) -> None:
+        """An older submission that will not be graded: its page says a newer one replaced it (once)."""
+        if self.state.is_answered(item.student, item.assignment, item.timestamp):
+            return
+        flying = self.in_flight.get(item.slot)
+        if flying is not None and flying.timestamp == item.timestamp:
+            return          # being graded: it gets its answer
+        self.show_progress(item, "superseded", newer=newer)
+        self.state.record(item.student, item.assignment, item.timestamp, f"superseded by {newer}", None,
+                          graded=False)
+        self._queued_shown.discard((item.student, item.assignment, item.timestamp))
 
     # ---------------------------------------------------------------------------------------- answer
     def put_pages(self, item: Item, pages: dict[str, bytes]) -> None:
@@ -196,7 +211,7 @@ class InstantService:
             queued = Item(item.student, item.assignment, item.timestamp, item.late)
             item.timestamp = self.download(item, work)   # the latest: maybe newer than the one queued
             if item.timestamp != queued.timestamp:
-                self.show_progress(queued, "superseded", newer=item.timestamp)
+                self.supersede(queued, item.timestamp)
             if self.state.is_answered(item.student, item.assignment, item.timestamp):
                 return
             self.scratch.place(item.student, item.assignment, work / "files")
