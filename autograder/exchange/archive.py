@@ -43,6 +43,15 @@ class Unpackable(ValueError):
     """A file that cannot travel in a zip archive (its name is not text)."""
 
 
+def pack_data(members: dict[str, bytes]) -> bytes:
+    """A zip of ``{name in the archive: its bytes}``, made in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 def pack(files: Iterable[tuple[str, Path]]) -> bytes:
     """A zip of ``(name in the archive, file on disk)`` pairs. A name that is not valid text (undecodable bytes
     in a file name) raises ``Unpackable`` naming it."""

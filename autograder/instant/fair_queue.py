@@ -22,6 +22,7 @@ class Item:
     timestamp: str
     late: bool = False
     seq: int = field(default=0, compare=False)
+    announced: bool = field(default=False, compare=False)   # its "queued" page was published
 
     @property
     def slot(self) -> tuple[str, str]:

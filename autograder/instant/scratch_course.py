@@ -73,6 +73,10 @@ class ScratchCourse:
         return WarmPool(self.course, self.workers)
 
     # ------------------------------------------------------------------------------------------- feedback
+    def same_page(self, assignment: str, title: str, body: str) -> dict[str, bytes]:
+        """One page for every notebook of the assignment: notebook file name -> HTML."""
+        return {f"{nb}.html": page(title, body) for nb in self.course.notebooks(assignment)}
+
     def feedback_diagnosis(self, assignment: str, student: str, problems: list[str] = ()) -> dict[str, bytes]:
         """nbgrader's feedback pages (as ``generate_feedback``): notebook file name -> HTML. A notebook that
         could not be graded (missing, unreadable) gets a page saying why instead, from ``problems``."""

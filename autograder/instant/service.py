@@ -31,7 +31,7 @@ from ..exchange import archive, protocol
 from .deadlines import DueDates
 from .fair_queue import FairQueue, Item
 from .policy import Policy, policies
-from .scratch_course import ScratchCourse, page
+from .scratch_course import ScratchCourse
 from .state import ServiceState, print_status
 
 log = logging.getLogger("autograder.instant")
@@ -77,7 +77,6 @@ class InstantService:
         self.pool = None
         self.ready = threading.Event()       # set once the warm pool is up (the first submission waits no start-up)
         self._status_written = 0.0
-        self._queued_shown: set[tuple[str, str, str]] = set()
 
     def route(self, assignment: str, *parts: str) -> str:
         self.exchange.coursedir.assignment_id = assignment
@@ -121,18 +120,11 @@ class InstantService:
         self.show_progress(item, "superseded", newer=newer)
         self.state.record(item.student, item.assignment, item.timestamp, f"superseded by {newer}", None,
                           graded=False)
-        self._queued_shown.discard((item.student, item.assignment, item.timestamp))
 
     # ---------------------------------------------------------------------------------------- answer
     def put_pages(self, item: Item, pages: dict[str, bytes]) -> None:
-        with tempfile.TemporaryDirectory(prefix="instant-") as work:
-            paths = []
-            for name, data in pages.items():
-                path = Path(work, name)
-                path.write_bytes(data)
-                paths.append((name, path))
-            self.exchange.call("PUT", self.route(item.assignment, "feedback", item.student, item.timestamp),
-                               archive.pack(paths))
+        self.exchange.call("PUT", self.route(item.assignment, "feedback", item.student, item.timestamp),
+                           archive.pack_data(pages))
 
     def publish(self, item: Item, pages: dict[str, bytes]) -> None:
         """The answer for ``item``: its feedback, or a note that it was not graded."""
@@ -156,13 +148,11 @@ class InstantService:
                     "Fetch the feedback again in a few seconds.")
         body = f"<h1>{item.assignment}: {stage}</h1><p>{text}</p>"
         try:
-            self.put_pages(item, {f"{nb}.html": page(f"{item.assignment}: {stage}", body)
-                                  for nb in self.scratch.course.notebooks(item.assignment)})
+            self.put_pages(item, self.scratch.same_page(item.assignment, f"{item.assignment}: {stage}", body))
         except Exception as error:  # noqa: BLE001 (a progress page is a courtesy: never stops grading)
             log.warning("cannot show %s %s as %s: %s", item.assignment, item.student, stage, error)
 
     def answer(self, item: Item, outcome: str, pages: dict[str, bytes] | None, graded: bool) -> None:
-        self._queued_shown.discard((item.student, item.assignment, item.timestamp))
         if pages:
             self.publish(item, pages)
         latency = seconds_since(item.timestamp) if pages else None
@@ -176,8 +166,7 @@ class InstantService:
                 "student, and you have reached that limit: this submission was <b>not graded</b> now. "
                 f"The next submission can be graded from <b>{clock(again)}</b>. This submission is kept, and the "
                 "submission of record is still graded by your instructor.</p>")
-        notebooks = self.scratch.course.notebooks(item.assignment)
-        return {f"{nb}.html": page(f"{item.assignment}: instant feedback limit", body) for nb in notebooks}
+        return self.scratch.same_page(item.assignment, f"{item.assignment}: instant feedback limit", body)
 
     def download(self, item: Item, work: Path) -> str:
         """The student's latest submission into ``work/files``; returns its timestamp."""
@@ -260,9 +249,8 @@ class InstantService:
     def show_waiting(self) -> None:
         """A "queued" page for each submission still waiting once the free workers took theirs (shown once)."""
         for item in self.queue.items():
-            key = (item.student, item.assignment, item.timestamp)
-            if key not in self._queued_shown:
-                self._queued_shown.add(key)
+            if not item.announced:
+                item.announced = True
                 self.show_progress(item, "queued")
 
     def renew_pool(self) -> None:
