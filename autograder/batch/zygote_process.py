@@ -15,6 +15,7 @@ find in memory what it could have imported itself.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import os
 import selectors
@@ -24,6 +25,16 @@ import struct
 import sys
 
 _children: dict[int, int | None] = {}   # pid -> exit status (None while running)
+
+# Modules ipykernel (6.x/7.x) imports inside ``IPKernelApp.initialize``, not when it is imported: the
+# debugger (debugpy, ≈60 ms alone), the shell's history (sqlite3), pdb, tornado's queues. Imported once in
+# the zygote, a forked kernel initializes in a third of the time; the state is what the kernel's own
+# import would have made.
+KERNEL_START_MODULES = ("ipykernel.debugger", "IPython.extensions.storemagic", "IPython.core.history",
+                        "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect", "sqlite3", "pdb",
+                        "faulthandler", "tornado.gen", "tornado.locks", "tornado.queues",
+                        "tornado.platform.asyncio", "http.server",
+                        "xmlrpc.client", "xmlrpc.server", "mimetypes", "pydoc", "encodings.idna")
 
 
 def warm_up() -> None:
@@ -41,6 +52,13 @@ def warm_up() -> None:
     import numpy  # noqa: F401
 
     import autograder.probe.session  # noqa: F401  (the library only: each kernel loads its own assignment's scenarios)
+    import autograder.sandbox.confine  # noqa: F401  (each child confines itself first)
+
+    for name in KERNEL_START_MODULES:  # what ipykernel imports while a kernel initializes: once, here
+        try:
+            importlib.import_module(name)
+        except ImportError:  # another ipykernel release: its kernels import what they need themselves
+            pass
     from autograder.probe.warm import warm_up as warm_torch
 
     warm_torch()  # torch._dynamo, the forward-AD decompositions, first torch.func calls, the method tap
