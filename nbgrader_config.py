@@ -31,7 +31,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteKernelspec",
     "autograder.nbgrader_plugins.sanitize.ForgetUnknownCells",  # cells whose grade id a student invented
     "nbgrader.preprocessors.OverwriteCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "autograder.nbgrader_plugins.metadata_schema.CheckCellMetadataOnce",  # nbgrader's check, schema read once
 ]
 
 # Autograding: the notebook runs in the student's kernel (where the hidden tests only *record* what the
@@ -45,7 +45,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "autograder.nbgrader_plugins.metadata_schema.CheckCellMetadataOnce",  # nbgrader's check, schema read once
 ]
 c.Execute.timeout = 120  # seconds per cell
 

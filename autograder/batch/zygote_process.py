@@ -54,6 +54,9 @@ def warm_up() -> None:
     import autograder.probe.session  # noqa: F401  (the library only: each kernel loads its own assignment's scenarios)
     import autograder.sandbox.confine  # noqa: F401  (each child confines itself first)
 
+    # debugpy (imported by ipykernel.debugger) warns about frozen modules unless told not to: ipykernel's own
+    # kernel spec sets this for interpreters that use frozen modules; it only concerns debugging
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in KERNEL_START_MODULES:  # what ipykernel imports while a kernel initializes: once, here
         try:
             importlib.import_module(name)

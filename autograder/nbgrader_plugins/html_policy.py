@@ -103,9 +103,23 @@ def render_markdown(source: str, attachments: dict | None = None) -> str:
     return MarkdownWithMath(renderer=renderer).render(source)
 
 
+CACHED_MARKDOWN_CHARS = 20_000  # the course's own markdown cells, the same in every submission, are checked once
+
+
 def is_inert_markdown(source: str, attachments: dict | None = None) -> bool:
     """True when the rendering of ``source`` is inert. Markdown that cannot be rendered at all (it names
     an attachment the cell lacks) counts as not inert: shown as text, it no longer breaks the page."""
+    if not attachments and len(source) <= CACHED_MARKDOWN_CHARS:
+        return _is_inert_plain_markdown(source)
+    return _check_markdown(source, attachments)
+
+
+@lru_cache(maxsize=2048)
+def _is_inert_plain_markdown(source: str) -> bool:
+    return _check_markdown(source, None)
+
+
+def _check_markdown(source: str, attachments: dict | None) -> bool:
     try:
         rendered = render_markdown(source, attachments)
     except Exception:
