@@ -115,6 +115,11 @@ class RecordingFinished(Exception):
     """Ends a test cell once its records are written: during grading the visible asserts that follow
     would only repeat (or, for a function that never returns, hang on) what the probe already saw."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for it: this one line, not a formatted traceback (≈25 ms, twice, in every
+        test cell of every graded notebook)."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 # The autograd.Function behind ``ReverseOnly``. torch names it in its own message when it is vmapped
 # without a vmap rule ("You tried to vmap over <name>, but it does not have vmap support").
