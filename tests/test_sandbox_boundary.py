@@ -180,3 +180,30 @@ def test_this_host_confines_fully_and_a_weaker_host_is_refused_with_the_setting_
     message = preflight.refusal("full", "landlock", no_namespaces)
     assert "Nothing was graded" in message and "c.Sandbox.require = 'landlock'" in message
     assert "namespaces (disabled)" in message
+
+
+@root_only
+def test_the_grader_reads_each_kernels_confinement_report(tmp_path):
+    """nbconvert starts the kernel client through the synchronous call: it must reach GuardedExecute's own
+    start, which reads the sandbox's report (a degraded kernel is then named in the run's problems)."""
+    from types import SimpleNamespace
+
+    from autograder.nbgrader_plugins.execute import GuardedExecute
+
+    reads = []
+
+    class Watched(GuardedExecute):
+        def _report_confinement(self):
+            reads.append(self.km)
+            super()._report_confinement()
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    pp = Watched(timeout=120)
+    pp.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert len(reads) == 1 and pp.confinement_problems == []  # this host confines fully (preflight test)
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"missing": ["landlock (not in this kernel)"], "level": "none", "layers": []}))
+    pp.km = SimpleNamespace(_scratch=SimpleNamespace(report=report))
+    pp._report_confinement()
+    assert pp.confinement_problems == ["landlock (not in this kernel)"]

@@ -29,7 +29,8 @@ _children: dict[int, int | None] = {}   # pid -> exit status (None while running
 # Modules ipykernel (6.x/7.x) imports inside ``IPKernelApp.initialize``, not when it is imported: the
 # debugger (debugpy, ≈60 ms alone), the shell's history (sqlite3), pdb, tornado's queues. Imported once in
 # the zygote, a forked kernel initializes in a third of the time; the state is what the kernel's own
-# import would have made.
+# import would have made (debugpy runs `uname -p` once and sets sys.breakpointhook, as in every kernel; the
+# variables it puts in the zygote's environment never reach a kernel, which gets its plan's environment).
 KERNEL_START_MODULES = ("ipykernel.debugger", "IPython.extensions.storemagic", "IPython.core.history",
                         "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect", "sqlite3", "pdb",
                         "faulthandler", "tornado.gen", "tornado.locks", "tornado.queues",

@@ -70,6 +70,10 @@ class GuardedExecute(Execute):
         self._report_confinement()
         return client
 
+    # nbclient binds its synchronous ``start_new_kernel_client`` (what nbconvert's ``preprocess`` calls) to its
+    # own coroutine, so the override above was never reached through it: bind ours.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
     def _report_confinement(self) -> None:
         scratch = getattr(self.km, "_scratch", None)
         if scratch is None:
