@@ -9,6 +9,7 @@ control misses full marks on the function concerned. Code here is not passed thr
 from __future__ import annotations
 
 from attack_kit import Attack, Target, _answers
+from banks.ps6_training import FOREIGN_HOOKS, HOOKS_POPPED, STASHED
 from generic_attacks import cells
 
 PLAIN = """
@@ -90,50 +91,6 @@ _global_hooks = torch.autograd.graph.saved_tensors_hooks(_pack, lambda i: _hidde
 _global_hooks.__enter__()      # never left: every later cell runs under these hooks
 """
 
-HOOKS_POPPED_IN_THE_CALL = """
-from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
-
-def checkpointed_forward(blocks, x):
-    watcher = torch._C._autograd._top_saved_tensors_default_hooks(False)
-    if watcher is not None:
-        _pop()
-    for block in blocks:
-        x = block(x)
-    if watcher is not None:
-        _push(*watcher)
-    return x
-"""
-
-FOREIGN_HOOKS_IN_THE_CALL = """
-from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
-_stash = {}
-
-def _pack(t):
-    _stash[id(t)] = t
-    return id(t)
-
-def checkpointed_forward(blocks, x):
-    _push(_pack, lambda key: _stash[key])
-    for block in blocks:
-        x = block(x)
-    _pop()
-    return x
-"""
-
-STASHED_IN_THE_CALL = """
-_stash = {}
-
-def checkpointed_forward(blocks, x):
-    def pack(t):
-        _stash[id(t)] = t
-        return id(t)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda key: _stash[key]):
-        for block in blocks:
-            x = block(x)
-    return x
-"""
-
-
 def ps6_attacks(t: Target) -> list[Attack]:
     assert t.assignment == "ps6_training"
     plain = ("plain-forward", {"checkpointed_forward": PLAIN})
@@ -158,12 +115,12 @@ def ps6_attacks(t: Target) -> list[Attack]:
                control=plain, expect_total=t.full),
         Attack("saved-hooks-popped", "its checkpointed_forward pops the hooks watching it with torch's own pop "
                "(taken in an earlier cell), runs a plain forward, and pushes them back",
-               _answers(checkpointed_forward=HOOKS_POPPED_IN_THE_CALL), control=plain, expect_total=t.full),
+               _answers(checkpointed_forward=HOOKS_POPPED), control=plain, expect_total=t.full),
         Attack("saved-hooks-foreign", "its checkpointed_forward pushes hooks that stash every saved tensor with "
                "torch's own push (taken in an earlier cell, so no wrapper sees them); a plain forward",
-               _answers(checkpointed_forward=FOREIGN_HOOKS_IN_THE_CALL), control=plain, expect_total=t.full),
+               _answers(checkpointed_forward=FOREIGN_HOOKS), control=plain, expect_total=t.full),
         Attack("saved-tensors-stashed", "its checkpointed_forward stashes every saved tensor in a dict through "
-               "its own hooks; a plain forward", _answers(checkpointed_forward=STASHED_IN_THE_CALL), control=plain,
+               "its own hooks; a plain forward", _answers(checkpointed_forward=STASHED), control=plain,
                expect_total=t.full),
     ]
 

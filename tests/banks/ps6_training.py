@@ -191,6 +191,51 @@ def checkpointed_forward(blocks, x):
 """, "functools.partial, lambdas, prints"),
 ]
 
+# Ways to hide saved activations from the grader's monitor; the adversarial corpus submits them too.
+STASHED = """
+_stash = {}
+
+def checkpointed_forward(blocks, x):
+    def pack(t):
+        _stash[id(t)] = t                                       # kept out of sight, still in memory
+        return id(t)
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda key: _stash[key]):
+        for block in blocks:
+            x = block(x)
+    return x
+"""
+
+HOOKS_POPPED = """
+from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
+
+def checkpointed_forward(blocks, x):
+    watcher = torch._C._autograd._top_saved_tensors_default_hooks(False)
+    if watcher is not None:
+        _pop()                                                  # torch's own pop, taken before the probe ran
+    for block in blocks:
+        x = block(x)
+    if watcher is not None:
+        _push(*watcher)                                         # and the watcher back, as if nothing happened
+    return x
+"""
+
+FOREIGN_HOOKS = """
+from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
+_stash = {}
+
+def _pack(t):
+    _stash[id(t)] = t
+    return id(t)
+
+def checkpointed_forward(blocks, x):
+    _push(_pack, lambda key: _stash[key])                       # torch's own push: not seen by a wrapper
+    for block in blocks:
+        x = block(x)
+    _pop()
+    return x
+"""
+
 WRONG = [
     # ---------------------------------------------------------------- parameter_grads
     Impl("parameter_grads", """
@@ -495,19 +540,7 @@ def checkpointed_forward(blocks, x):
             x = block(x)
     return x
 """, "plain forward with save_on_cpu", expect="not_checkpointed"),
-    Impl("checkpointed_forward", """
-_stash = {}
-
-def checkpointed_forward(blocks, x):
-    def pack(t):
-        _stash[id(t)] = t                                       # kept out of sight, still in memory
-        return id(t)
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda key: _stash[key]):
-        for block in blocks:
-            x = block(x)
-    return x
-""", "plain forward stashing its saved tensors in a dict", expect="not_checkpointed"),
+    Impl("checkpointed_forward", STASHED, "plain forward stashing its saved tensors in a dict", expect="not_checkpointed"),
     Impl("checkpointed_forward", """
 def checkpointed_forward(blocks, x):
     torch._C._autograd._pop_saved_tensors_default_hooks()      # away with whatever watches the saved tensors
@@ -516,35 +549,9 @@ def checkpointed_forward(blocks, x):
     torch._C._autograd._push_saved_tensors_default_hooks(lambda t: t, lambda t: t)
     return x
 """, "plain forward after popping the saved-tensor hooks in place", expect="not_checkpointed"),
-    Impl("checkpointed_forward", """
-from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
-
-def checkpointed_forward(blocks, x):
-    watcher = torch._C._autograd._top_saved_tensors_default_hooks(False)
-    if watcher is not None:
-        _pop()                                                  # torch's own pop, taken before the probe ran
-    for block in blocks:
-        x = block(x)
-    if watcher is not None:
-        _push(*watcher)                                         # and the watcher back, as if nothing happened
-    return x
-""", "plain forward with the saved-tensor hooks popped and put back by torch's own functions",
+    Impl("checkpointed_forward", HOOKS_POPPED, "plain forward with the saved-tensor hooks popped and put back by torch's own functions",
          expect="saved_hooks_tampered"),
-    Impl("checkpointed_forward", """
-from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
-_stash = {}
-
-def _pack(t):
-    _stash[id(t)] = t
-    return id(t)
-
-def checkpointed_forward(blocks, x):
-    _push(_pack, lambda key: _stash[key])                       # torch's own push: not seen by a wrapper
-    for block in blocks:
-        x = block(x)
-    _pop()
-    return x
-""", "plain forward under stashing hooks pushed with torch's own push, taken before the probe ran",
+    Impl("checkpointed_forward", FOREIGN_HOOKS, "plain forward under stashing hooks pushed with torch's own push, taken before the probe ran",
          expect="saved_hooks_tampered"),
     Impl("checkpointed_forward", """
 from torch._C._autograd import _pop_saved_tensors_default_hooks as _pop, _push_saved_tensors_default_hooks as _push
