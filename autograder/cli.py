@@ -33,7 +33,7 @@ def _autograde(args) -> int:
     course = Course.find()
     zygote = Zygote(course.root)  # warms up while the grader imports nbgrader and torch
 
-    from .batch.runner import autograde
+    from .batch.runner import autograde, write_timings
     from .batch.summary import print_summary
 
     def terminate(signum, frame):
@@ -50,13 +50,8 @@ def _autograde(args) -> int:
         report = autograde(course, args.assignment, students=args.student or None, workers=args.workers,
                            force=args.force, progress=progress, zygote=zygote)
     print_summary(console, course.db_url, report)
-    if os.environ.get("AUTOGRADER_TIMINGS"):  # benchmarks: when the command began and ended its work
-        import json
-
-        timings = Path(os.environ["AUTOGRADER_TIMINGS"])
-        recorded = json.loads(timings.read_text()) if timings.is_file() else {"marks": {}, "notebooks": []}
-        recorded["marks"].update(cli=entered, summary=time.time())
-        timings.write_text(json.dumps(recorded))
+    report.marks.update(cli=entered, summary=time.time())  # benchmarks: when the command began and ended its work
+    write_timings(report)
     if report.interrupted:
         return 130
     return 1 if any("grader error" in reason for _, reason in report.failures) else 0
@@ -207,4 +202,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

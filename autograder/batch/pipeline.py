@@ -115,9 +115,10 @@ class NotebookGrader(LoggingConfigurable):
             result.problems.extend(resources.get(PROBLEMS, []))
             with utils.setenv(NBGRADER_EXECUTION="autograde"):
                 for pp in self._instances(self.autograde):
-                    if hasattr(pp, "kernel_manager_class"):
+                    executes = hasattr(pp, "kernel_manager_class")
+                    if executes:
                         _time_execute(pp, result)
-                    name = ("execute_other" if hasattr(pp, "kernel_manager_class") else
+                    name = ("execute_other" if executes else
                             "judge" if type(pp).__name__ == "JudgeProbeRecords" else "other_preprocessors")
                     with _Phase(phases, name):
                         nb, resources = _apply(pp, nb, resources)

@@ -267,11 +267,10 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         lock.close()
     report.seconds = time.perf_counter() - start
     report.marks["done"] = time.time()
-    _write_timings(report)
     return report
 
 
-def _write_timings(report: RunReport) -> None:
+def write_timings(report: RunReport) -> None:
     """For benchmarks: with AUTOGRADER_TIMINGS=<file>, the run's step times and every notebook's phases."""
     path = os.environ.get("AUTOGRADER_TIMINGS")
     if path:

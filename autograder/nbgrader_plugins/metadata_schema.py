@@ -24,6 +24,12 @@ from nbgrader.preprocessors import CheckCellMetadata
 class _SchemaCheckedOnce(BaseMetadataValidator):
     """The base validator's cell check, with the schema's validator made once."""
 
+    def __init__(self) -> None:
+        super().__init__()  # reads nbgrader's schema file
+        cls = jsonschema.validators.validator_for(self.schema)
+        cls.check_schema(self.schema)
+        self._schema_validator = cls(self.schema)
+
     def validate_cell(self, cell) -> None:
         if "nbgrader" not in cell.metadata:
             return
@@ -35,24 +41,13 @@ class _SchemaCheckedOnce(BaseMetadataValidator):
         if version > self.schema_version:
             raise SchemaTooNewError(f"Schema version is too new: {version} (expected {self.schema_version})",
                                     version, self.schema_version)
-        error = best_match(_schema_validator(self.schema_version, self.schema).iter_errors(meta))
+        error = best_match(self._schema_validator.iter_errors(meta))
         if error is not None:
             raise error
 
 
 class QuickMetadataValidator(MetadataValidator, _SchemaCheckedOnce):
     """nbgrader's current validator; its ``super().validate_cell`` reaches ``_SchemaCheckedOnce``."""
-
-
-_schemas: dict[int, object] = {}
-
-
-def _schema_validator(version: int, schema: dict):
-    if version not in _schemas:
-        cls = jsonschema.validators.validator_for(schema)
-        cls.check_schema(schema)
-        _schemas[version] = cls(schema)
-    return _schemas[version]
 
 
 @lru_cache(maxsize=1)

@@ -398,8 +398,8 @@ class SavedTensors:
         return {"tensors": self.tensors, "bytes": self.bytes, "kept": self.kept, "peak": self.peak}
 
 
-MAX_GRAPH_NODES = 20_000
-_EMPTY = torch.empty(0)     # nodes of a result's graph visited by ``SavedTensors.adopt``
+MAX_GRAPH_NODES = 20_000     # nodes of a result's graph visited by ``SavedTensors.adopt``
+_EMPTY = torch.empty(0)      # what an audited unpack returns instead of running the hooks' own unpack
 
 
 def _saved_of(value):
