@@ -53,6 +53,8 @@ c.Execute.timeout = 120  # seconds per cell
 c.Sandbox.enabled = True
 c.Sandbox.require = "full"       # refuse to grade on a host that cannot confine fully; "landlock" or
                                  # "none" is an explicit opt-in to weaker confinement (README, threat model)
+c.Sandbox.warm_kernels = True    # fork kernels from a warm parent that has imported torch (confined alike);
+                                 # False: a new interpreter per kernel (seconds slower each)
 c.Sandbox.memory_mb = 3072       # address space per kernel
 c.Sandbox.cpu_seconds = 600      # CPU time per kernel
 c.Sandbox.max_processes = 64     # processes and threads per kernel

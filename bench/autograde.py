@@ -1,12 +1,16 @@
 """Benchmark: stock ``nbgrader autograde`` vs ``autograder autograde`` on the same K submissions.
 
-    python bench/autograde.py --assignment all --submissions 10 50 200 [--workers 2] [--skip-stock] [--skip-plain]
+    python bench/autograde.py --assignment all --submissions 10 50 200 [--workers 2]
+                              [--skip-stock] [--skip-fresh] [--skip-plain]
 
 For each assignment and K: builds a throwaway course with K submissions (a realistic mix: mostly correct,
-some with typical mistakes, some unanswered, a few partly done) and grades it three ways:
+some with typical mistakes, some unanswered, a few partly done) and grades it four ways:
 
 * ``ours``:  ``autograder autograde`` (the course's configuration, forked kernels, workers);
-* ``stock``: ``nbgrader autograde`` with the course's ``nbgrader_config.py`` (sandbox, judge, checks);
+* ``stock``: ``nbgrader autograde`` with the course's ``nbgrader_config.py`` (sandbox, judge, checks; its
+  kernels forked from one warm parent, ``c.Sandbox.warm_kernels``, the default);
+* ``fresh``: the same with ``c.Sandbox.warm_kernels = False``: a new interpreter, which imports torch
+  again, for every kernel (what ``nbgrader autograde`` with this course cost before warm kernels);
 * ``plain``: ``nbgrader autograde`` with a configuration that only sets what nbgrader needs
   (``PLAIN_CONFIG``): nbgrader's default preprocessors with its plain ``Execute``, no sandbox, no
   submission check, no judge. Its grades are not this course's grades (the hidden tests only record
@@ -14,7 +18,7 @@ some with typical mistakes, some unanswered, a few partly done) and grades it th
 
 Prints one table (seconds per notebook, ratios, our overhead per notebook), the median phase times of our
 notebooks (from the worker's ``Result.phases``, via ``AUTOGRADER_TIMINGS``), the fixed cost of our run,
-and whether every grade cell of ``ours`` and ``stock`` agrees. Not a test: run it by hand.
+and whether every grade cell of ``ours``, ``stock`` and ``fresh`` agrees. Not a test: run it by hand.
 
 Overhead of a notebook = its grading time in the worker minus its cells' own time in the (warm) kernel,
 from execute_input to execute_reply as the kernel stamps them.
@@ -85,6 +89,7 @@ def grades(root: Path, assignment: str) -> dict:
 PLAIN_CONFIG = """c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "autograd-course"
 """
+FRESH_KERNELS = "\nc.Sandbox.warm_kernels = False  # bench: a new interpreter per kernel\n"
 
 
 def timed(command: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -133,17 +138,25 @@ def run_ours(root: Path, assignment: str, workers: int | None) -> dict:
 
 
 def bench(assignment: str, k: int, args, base: Path) -> dict:
-    stock_root, plain_root, fast_root = base / "stock", base / "plain", base / "fast"
+    stock_root, plain_root, fast_root, fresh_root = base / "stock", base / "plain", base / "fast", base / "fresh"
     build(stock_root, assignment, k, args.seed)
     shutil.copytree(stock_root, fast_root, symlinks=True)
+    if not args.skip_fresh:
+        shutil.copytree(stock_root, fresh_root, symlinks=True)
+        with open(fresh_root / "nbgrader_config.py", "a") as fh:
+            fh.write(FRESH_KERNELS)
     row = {"assignment": assignment, "k": k, "load": os.getloadavg()}
     ours = run_ours(fast_root, assignment, args.workers)
     row.update(ours=ours["wall"] / k, overhead=ours["overhead"], phases=ours["phases"], fixed=ours["fixed"])
-    if not args.skip_stock:
-        row["stock"] = timed([str(BIN / "nbgrader"), "autograde", assignment, "--force"], stock_root) / k
-        a, b = grades(stock_root, assignment), grades(fast_root, assignment)
-        row["differ"] = sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
-        row["compared"] = len(a)
+    ours_grades = grades(fast_root, assignment)
+    for name, root, skip in (("stock", stock_root, args.skip_stock), ("fresh", fresh_root, args.skip_fresh)):
+        if skip:
+            continue
+        row[name] = timed([str(BIN / "nbgrader"), "autograde", assignment, "--force"], root) / k
+        theirs = grades(root, assignment)
+        row.setdefault("differ", []).extend(f"{name}: {key}" for key in sorted(theirs.keys() | ours_grades.keys())
+                                            if theirs.get(key) != ours_grades.get(key))
+        row["compared"] = len(ours_grades)
     if not args.skip_plain:
         shutil.copytree(stock_root / "source", plain_root / "source", symlinks=True)
         shutil.copytree(stock_root / "release", plain_root / "release", symlinks=True)
@@ -163,20 +176,22 @@ def print_results(rows: list[dict], workers) -> None:
     load = os.getloadavg()
     table = Table(title=f"seconds per notebook (workers: {workers or 'all cores'}; "
                         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
-    for column in ("assignment", "K", "stock nbgrader", "ours", "stock / ours", "plain nbgrader",
-                   "plain / ours", "our overhead", "grades identical", "load (1 min)"):
+    for column in ("assignment", "K", "stock nbgrader", "fresh kernels", "ours", "stock / ours", "fresh / ours",
+                   "plain nbgrader", "plain / ours", "our overhead", "grades identical", "load (1 min)"):
         table.add_column(column, justify="left" if column == "assignment" else "right")
 
     def fmt(value, spec=".3f"):
         return "-" if value is None else format(value, spec)
 
+    def ratio(value, ours):
+        return "-" if value is None else f"{value / ours:.1f}x"
+
     for row in rows:
-        stock, plain, ours = row.get("stock"), row.get("plain"), row["ours"]
+        stock, fresh, plain, ours = row.get("stock"), row.get("fresh"), row.get("plain"), row["ours"]
         same = "-" if "differ" not in row else (f"yes ({row['compared']})" if not row["differ"]
                                                else f"NO ({len(row['differ'])} differ)")
-        table.add_row(row["assignment"], str(row["k"]), fmt(stock), fmt(ours),
-                      fmt(stock / ours if stock else None, ".1f") + ("x" if stock else ""), fmt(plain),
-                      fmt(plain / ours if plain else None, ".1f") + ("x" if plain else ""), fmt(row["overhead"]), same,
+        table.add_row(row["assignment"], str(row["k"]), fmt(stock), fmt(fresh), fmt(ours), ratio(stock, ours),
+                      ratio(fresh, ours), fmt(plain), ratio(plain, ours), fmt(row["overhead"]), same,
                       fmt(row["load"][0], ".2f") if row.get("load") else "-")
     console.print(table)
     phases = Table(title="ours: median seconds per notebook, by phase (in the worker)")
@@ -206,6 +221,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-stock", action="store_true", help="do not time stock nbgrader")
+    parser.add_argument("--skip-fresh", action="store_true",
+                        help="do not time nbgrader with a new interpreter per kernel")
     parser.add_argument("--skip-plain", action="store_true", help="do not time plain nbgrader")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--show", nargs="+", metavar="JSON", help="only print the table of earlier --json files")
@@ -225,7 +242,7 @@ def main() -> None:
             finally:
                 shutil.rmtree(base, ignore_errors=True)
             print(f"{assignment} K={k}: " + ", ".join(f"{key} {rows[-1][key]:.3f}" for key in
-                                                    ("stock", "plain", "ours", "overhead") if key in rows[-1]),
+                                                    ("stock", "fresh", "plain", "ours", "overhead") if key in rows[-1]),
                   flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps(rows, indent=1, default=str))

@@ -20,6 +20,9 @@ def pytest_collection_modifyitems(session, config, items):
             if "ps6" in item.originalname:      # ps6_training's corpus: a part of its own
                 item.add_marker(pytest.mark.xdist_group("corpus-ps6"))
                 continue
+            if "fresh_kernel" in item.originalname:  # the attacks on kernels started as new interpreters
+                item.add_marker(pytest.mark.xdist_group("corpus-fresh"))
+                continue
             part = params["part"] if "part" in params else part_of(params["attack"]) if "attack" in params else 0
             item.add_marker(pytest.mark.xdist_group(f"corpus-{part}"))
 

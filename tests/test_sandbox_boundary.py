@@ -188,6 +188,7 @@ def test_the_grader_reads_each_kernels_confinement_report(tmp_path):
     start, which reads the sandbox's report (a degraded kernel is then named in the run's problems)."""
     from types import SimpleNamespace
 
+    from autograder.nbgrader_plugins import warm_kernels
     from autograder.nbgrader_plugins.execute import GuardedExecute
 
     reads = []
@@ -199,7 +200,10 @@ def test_the_grader_reads_each_kernels_confinement_report(tmp_path):
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     pp = Watched(timeout=120)
-    pp.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    try:
+        pp.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        warm_kernels.stop()  # the kernel came from this process's zygote: no need to keep it
     assert len(reads) == 1 and pp.confinement_problems == []  # this host confines fully (preflight test)
 
     report = tmp_path / "report.json"

@@ -21,10 +21,14 @@ class Zygote:
     ``connect()`` makes one private connection (one per worker) and hands the zygote its other end
     over the control pair; the zygote accepts only ends made by this process (peer credentials)."""
 
-    def __init__(self, course_root: Path) -> None:
+    def __init__(self, course_root: Path | str, idle_seconds: float | None = None) -> None:
+        """``idle_seconds``: the zygote stops itself after that long without a request and without a running
+        kernel (None: it runs until this process stops it or exits)."""
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {**os.environ, "PYTHONNOUSERSITE": "1"}
         argv = [sys.executable, "-P", "-m", "autograder.batch.zygote_process", str(theirs.fileno())]
+        if idle_seconds is not None:
+            argv.append(str(idle_seconds))
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=str(course_root), env=env,
                                         start_new_session=True, pass_fds=(theirs.fileno(),))
         theirs.close()
@@ -74,3 +78,6 @@ class ZygoteClient:
         if "error" in reply:
             raise RuntimeError(f"kernel zygote: {reply['error']}")
         return reply
+
+    def close(self) -> None:
+        self._sock.close()

@@ -23,6 +23,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 _children: dict[int, int | None] = {}   # pid -> exit status (None while running)
 
@@ -227,7 +228,9 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
         os._exit(0)
 
 
-def serve(control_fd: int) -> None:
+def serve(control_fd: int, idle_seconds: float | None = None) -> None:
+    """Fork kernels on request until the grader stops us, goes away, or (``idle_seconds``) leaves us idle:
+    no request and no running kernel for that long."""
     die_with_parent()
     grader = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
@@ -248,8 +251,15 @@ def serve(control_fd: int) -> None:
     buffers: dict[socket.socket, bytes] = {}
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    last_request = time.monotonic()
     while True:
-        for key, _ in selector.select():
+        events = selector.select(timeout=None if idle_seconds is None else max(1.0, idle_seconds / 10))
+        if not events and idle_seconds is not None and time.monotonic() - last_request > idle_seconds:
+            _reap()
+            if all(status is not None for status in _children.values()):
+                os._exit(0)
+        for key, _ in events:
+            last_request = time.monotonic()
             sock = key.fileobj
             if sock is control:
                 _accept(control, grader, selector, buffers)
@@ -293,4 +303,4 @@ def _accept(control: socket.socket, grader: int, selector, buffers: dict) -> Non
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else None)

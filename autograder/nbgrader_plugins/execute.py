@@ -1,6 +1,7 @@
 """nbgrader's ``Execute`` hardened for untrusted notebooks.
 
-* Kernels start in the sandbox (``autograder.sandbox``) unless ``c.Sandbox.enabled = False``.
+* Kernels start in the sandbox (``autograder.sandbox``) unless ``c.Sandbox.enabled = False``, forked from
+  a warm parent (``warm_kernels``) unless ``c.Sandbox.warm_kernels = False``.
 * A kernel that dies (a crash, ``os._exit``, a CPU-time kill) is restarted; the cells before the one
   that killed it are replayed silently to rebuild the student's definitions, and execution goes on,
   so the tests of the other functions still run. The dead cell gets an error saying what happened.
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from jupyter_core.utils import run_sync
@@ -24,6 +26,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from autograder.batch.forked_kernel import ForkedKernelManager
+from autograder.nbgrader_plugins import warm_kernels
 from autograder.nbgrader_plugins.judge_probes import is_test_cell
 from autograder.nbgrader_plugins.message_shape import well_formed
 from autograder.nbgrader_plugins.output_budget import CHARGED, OutputBudget, persisted_size, valid_execution_count
@@ -48,7 +52,9 @@ class GuardedExecute(Execute):
         self.sandbox = Sandbox(parent=self)
         if self.sandbox.enabled:
             preflight.check(self.sandbox.require)  # refuse before any student code runs, not kernel by kernel
-            self.kernel_manager_class = SandboxedKernelManager
+            self.kernel_manager_class = ForkedKernelManager if self.sandbox.warm_kernels else SandboxedKernelManager
+            if self.sandbox.warm_kernels:
+                self.shutdown_kernel = "immediate"  # as ``autograder autograde``: its scratch folder is discarded
 
     # ------------------------------------------------------------------ notebook level
     def preprocess(self, nb, resources=None, km=None):
@@ -63,6 +69,9 @@ class GuardedExecute(Execute):
         km = super().create_kernel_manager()
         if isinstance(km, SandboxedKernelManager):
             km.sandbox = self.sandbox
+        if isinstance(km, ForkedKernelManager) and km.zygote is None:  # plain nbgrader: this process's zygote
+            root = self.config.CourseDirectory.get("root") or os.getcwd()
+            km.zygote, km.course_root = warm_kernels.zygote_client(root), os.path.abspath(root)
         return km
 
     async def async_start_new_kernel_client(self):

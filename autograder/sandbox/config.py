@@ -17,6 +17,9 @@ class Sandbox(LoggingConfigurable):
                    help="Refuse to grade on a host that confines kernels less than this: 'full' (namespaces "
                         "and Landlock, the default), 'landlock', or 'none' (an explicit opt-in to grading "
                         "with rlimits only).").tag(config=True)
+    warm_kernels = Bool(True, help="Fork each kernel from a warm parent that has imported torch (a tenth of a "
+                        "second) instead of starting a new interpreter (seconds); the kernel is confined the "
+                        "same way.").tag(config=True)
     network = Bool(False, help="Let kernels use the network (off: a private, empty network namespace).").tag(
         config=True)
     memory_mb = Integer(3072, help="Address-space limit per kernel, MiB.").tag(config=True)

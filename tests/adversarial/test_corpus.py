@@ -49,6 +49,19 @@ def _tree_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def _running_in(folder: Path) -> list[str]:
+    """Command lines of the processes whose working folder is ``folder`` or inside it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            if cwd == folder or folder in cwd.parents:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def part_of(attack) -> int:
     return ATTACKS.index(attack) % PARTS
 
@@ -89,21 +102,36 @@ def _build(root: Path, attacks: list, t: Target = PS2) -> Path:
     return course
 
 
+# Plain nbgrader forks its kernels from a warm zygote (``c.Sandbox.warm_kernels``, the default). The attacks
+# on the kernel's process, its rights, its files and its limits are also run with that switched off (a new
+# interpreter per kernel, the other way a kernel starts): grader "nbgrader-fresh", part "fresh".
+FRESH_KERNEL_ATTACKS = [a for a in ATTACKS if a.name in {
+    "zygote-by-socket", "zygote-by-process", "other-processes", "other-connection-files", "privileged-uid",
+    "other-scenarios", "list-probe-files", "trusted-package", "read-source", "write-gradebook", "network",
+    "kill-grader", "read-grader-environ", "fork-bomb", "memory-bomb", "segfault"}]
+FRESH_KERNELS = "\nc.Sandbox.warm_kernels = False  # a new interpreter per kernel\n"
+
+
 def _run(grader: str, part: int | str, tmp_path_factory) -> dict:
-    """The course of one corpus part (0, 1: ps2_vjp's halves; "ps6": ps6_training's) graded by one grader, once."""
+    """The course of one corpus part (0, 1: ps2_vjp's halves; "ps6": ps6_training's; "fresh": the attacks on a
+    kernel started as a new interpreter) graded by one grader, once."""
     if (grader, part) in _RUNS:
         return _RUNS[grader, part]
-    t, attacks = (PS6, PS6_ATTACKS) if part == "ps6" else (PS2, ATTACKS[part::PARTS])
+    t, attacks = ((PS6, PS6_ATTACKS) if part == "ps6" else (PS2, FRESH_KERNEL_ATTACKS) if part == "fresh"
+                  else (PS2, ATTACKS[part::PARTS]))
     course = _build(tmp_path_factory.mktemp(f"corpus-{grader}-{part}"), attacks, t)
+    if grader == "nbgrader-fresh":
+        with open(course / "nbgrader_config.py", "a") as fh:
+            fh.write(FRESH_KERNELS)
     protected = {"source": _tree_hash(course / "source"), "release": _tree_hash(course / "release"),
                  "bystanders": {s: _tree_hash(course / "submitted" / s) for s in BYSTANDERS}}
-    command = ([str(BIN / "nbgrader"), "autograde", t.assignment, "--force"] if grader == "nbgrader"
-               else [str(BIN / "autograder"), "autograde", t.assignment, "--force"])
+    command = [str(BIN / grader.split("-")[0]), "autograde", t.assignment, "--force"]
     started = time.monotonic()
     done = subprocess.run(command, cwd=course, capture_output=True, text=True)
+    time.sleep(0.5)  # a process the grader left behind (its zygote, a kernel) would still be there
     _RUNS[grader, part] = {"course": course, "protected": protected, "done": done, "part": part, "target": t,
                            "attacks": attacks, "seconds": time.monotonic() - started,
-                           "grades": grades(course, t.assignment)}
+                           "grades": grades(course, t.assignment), "left_running": _running_in(course)}
     return _RUNS[grader, part]
 
 
@@ -186,6 +214,18 @@ def _check_attack(grader: str, attack, result: dict) -> None:
         assert attack.reason.lower() in problems.lower(), f"reason {attack.reason!r} not in {problems!r}"
 
 
+@pytest.mark.parametrize("attack", FRESH_KERNEL_ATTACKS, ids=[a.name for a in FRESH_KERNEL_ATTACKS])
+def test_fresh_kernel_attack_is_contained_and_graded_for_what_it_earned(attack, tmp_path_factory):
+    _check_attack("nbgrader", attack, _run("nbgrader-fresh", "fresh", tmp_path_factory))
+
+
+def test_fresh_kernels_leave_bystanders_and_everything_outside_the_scratch_directories_alone(tmp_path_factory):
+    result = _run("nbgrader-fresh", "fresh", tmp_path_factory)
+    assert "warm_kernels = False" in (result["course"] / "nbgrader_config.py").read_text()
+    _check_bystanders(result)
+    _check_untouched(result)
+
+
 def test_bystanders_are_graded_normally(run):
     grader, result = run
     _check_bystanders(result)
@@ -204,6 +244,7 @@ def test_nothing_outside_the_scratch_directories_changed(run):
 
 def _check_untouched(result: dict) -> None:
     course, before = result["course"], result["protected"]
+    assert not result["left_running"], f"processes outlived the grader: {result['left_running']}"
     assert _tree_hash(course / "source") == before["source"]
     assert _tree_hash(course / "release") == before["release"]
     for student, digest in before["bystanders"].items():
