@@ -101,14 +101,10 @@ def warm_up() -> None:
     import nbclient  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
-    from ..judge import reference_math as rm
-    from ..judge.rubrics import load_all
+    from ..judge.warm import warm_up as warm_judge
     from ..nbgrader_plugins import execute  # noqa: F401
 
-    load_all()
-    x = torch.linspace(-1.0, 1.0, 3, dtype=torch.float64)
-    rm.jacobian(torch.sin, x)
-    rm.hessian(lambda t: (t**3).sum(), x)
+    warm_judge()
 
 
 # ---------------------------------------------------------------------- bookkeeping

@@ -27,6 +27,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
 from autograder.batch.forked_kernel import ForkedKernelManager
+from autograder.judge.warm import warm_up as warm_judge
 from autograder.nbgrader_plugins import warm_kernels
 from autograder.nbgrader_plugins.judge_probes import is_test_cell
 from autograder.nbgrader_plugins.message_shape import well_formed
@@ -71,7 +72,8 @@ class GuardedExecute(Execute):
             km.sandbox = self.sandbox
         if isinstance(km, ForkedKernelManager) and km.zygote is None:  # plain nbgrader: this process's zygote
             root = self.config.CourseDirectory.get("root") or os.getcwd()
-            km.zygote, km.course_root = warm_kernels.zygote_client(root), os.path.abspath(root)
+            km.zygote = warm_kernels.zygote_client(root, while_it_warms=warm_judge)  # the judge runs next
+            km.course_root = os.path.abspath(root)
         return km
 
     async def async_start_new_kernel_client(self):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from collections.abc import Callable
 
 from autograder.batch.zygote import Zygote, ZygoteClient
 
@@ -26,9 +27,10 @@ _lock = threading.Lock()
 _current: tuple[Zygote, ZygoteClient, str] | None = None
 
 
-def zygote_client(course_root: str) -> ZygoteClient:
+def zygote_client(course_root: str, while_it_warms: Callable[[], None] | None = None) -> ZygoteClient:
     """This process's zygote connection, for kernels of the course at ``course_root``: started on first use,
-    started again if the last one has exited (idle, or taken down with a thread that started it)."""
+    started again if the last one has exited (idle, or taken down with a thread that started it).
+    ``while_it_warms`` runs in this process while a new zygote warms up (the other core's work)."""
     global _current
     course_root = os.path.abspath(course_root)
     with _lock:
@@ -41,6 +43,8 @@ def zygote_client(course_root: str) -> ZygoteClient:
         zygote = Zygote(course_root, idle_seconds=IDLE_SECONDS)
         try:
             client = ZygoteClient(zygote.connect())
+            if while_it_warms is not None:
+                while_it_warms()
             zygote.wait_ready()
         except BaseException:
             zygote.close()

@@ -422,9 +422,29 @@ _ACCUMULATE_VARIANTS = [("summed_micro_losses", "sum"), ("equal_weights", "equal
                         ("equal_weights", "equal:stale")]
 
 
-def _trajectory(j, group: str, run: Callable) -> tuple[list[torch.Tensor], list[float], list[str]]:
-    """Parameters (flattened) after each call, and each call's loss, of one procedure on a fresh copy."""
-    inputs = _fresh_inputs(j)
+# (scenario id, group, procedure) -> its trajectory, or the error it raised. A trajectory depends on nothing a
+# submission supplies: the scenario's inputs are rebuilt from its seed and the procedure is the judge's own. So it
+# is computed once per grading process, not once per student (≈ 0.17 s a notebook).
+_TRAJECTORIES: dict[tuple[str, str, str], tuple[list[torch.Tensor], list[float], list[str]] | str] = {}
+
+
+def _trajectory(j, group: str, procedure: str, run: Callable) -> tuple[list[torch.Tensor], list[float], list[str]]:
+    """Parameters (flattened) after each call, and each call's loss, of one procedure (named ``procedure``,
+    run by ``run``) on a fresh copy of the scenario's inputs. Raises if the procedure does."""
+    key = (j.obs.scenario, group, procedure)
+    if key not in _TRAJECTORIES:
+        try:
+            _TRAJECTORIES[key] = _train_fresh(_fresh_inputs(j), group, run)
+        except Exception as exc:  # noqa: BLE001 (kept: every later submission gets the same answer)
+            _TRAJECTORIES[key] = f"{type(exc).__name__}: {exc}"
+    found = _TRAJECTORIES[key]
+    if isinstance(found, str):
+        raise RuntimeError(f"the procedure {procedure!r} failed: {found}")
+    params, losses, names = found
+    return [p.clone() for p in params], list(losses), list(names)
+
+
+def _train_fresh(inputs: dict, group: str, run: Callable) -> tuple[list[torch.Tensor], list[float], list[str]]:
     model, optimizer, loss_fn = inputs["model"], inputs["optimizer"], inputs["loss_fn"]
     names = [n for n, _ in model.named_parameters()]
     params, losses = [], []
@@ -471,14 +491,15 @@ def _flat_observed(j, name: str, names: list[str]) -> TensorValue | Any:
     return _flat_value([got[n] for n in names])
 
 
-def _judge_training(j, group: str, correct: Callable, variants: list[tuple[str, Callable]], loss_wrong,
-                    passes_per_batch: bool = False) -> None:
-    expected, losses, names = _trajectory(j, group, correct)
+def _judge_training(j, group: str, procedure: Callable[[str], Callable], correct: str,
+                    variants: list[tuple[str, str]], loss_wrong, passes_per_batch: bool = False) -> None:
+    """``procedure(name)`` runs one call of the procedure ``name``: ``correct``'s, or a misconception's."""
+    expected, losses, names = _trajectory(j, group, correct, procedure(correct))
     initial = _flat([p for _, p in j.inputs["model"].named_parameters()])
     wrong = []
-    for key, run in variants:
+    for key, how in variants:
         try:
-            wrong.append((key, _trajectory(j, group, run)))
+            wrong.append((key, _trajectory(j, group, how, procedure(how))))
         except Exception:    # a mistaken procedure that raises has no wrong answer to match (an error rule names it)
             continue
     dtype = initial.dtype
@@ -523,8 +544,7 @@ def _loss_after_step(j) -> list[tuple[str, float]]:
 def judge_train_step(j):
     def procedure(ops):
         return lambda model, optimizer, loss_fn, batch: _train_once(model, optimizer, loss_fn, batch, ops)
-    _judge_training(j, "batches", procedure("ZFBS"), [(key, procedure(ops)) for key, ops in _TRAIN_VARIANTS],
-                    _loss_after_step)
+    _judge_training(j, "batches", procedure, "ZFBS", _TRAIN_VARIANTS, _loss_after_step)
 
 
 def _micro_losses(j) -> list[tuple[str, float]]:
@@ -539,8 +559,7 @@ def _micro_losses(j) -> list[tuple[str, float]]:
 def judge_accumulated_step(j):
     def procedure(how):
         return lambda model, optimizer, loss_fn, micro: _accumulate_once(model, optimizer, loss_fn, micro, how)
-    _judge_training(j, "micro_batch_lists", procedure("big-batch"),
-                    [(key, procedure(how)) for key, how in _ACCUMULATE_VARIANTS], _micro_losses,
+    _judge_training(j, "micro_batch_lists", procedure, "big-batch", _ACCUMULATE_VARIANTS, _micro_losses,
                     passes_per_batch=True)
 
 
