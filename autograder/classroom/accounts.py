@@ -7,6 +7,7 @@ import os
 import pwd
 import secrets
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..course import CourseError
@@ -83,10 +84,15 @@ def set_passwords(db_url: str, passwords: dict[str, str]) -> None:
     import bcrypt
     from nativeauthenticator.orm import UserInfo
 
+    def hashed(password: str) -> bytes:
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+
+    # bcrypt is slow on purpose (≈ 0.2 s a password) and releases the GIL: a class's first start hashes on every core
+    with ThreadPoolExecutor(max_workers=min(len(passwords), os.cpu_count() or 1) or 1) as pool:
+        digests = dict(zip(passwords, pool.map(hashed, passwords.values()), strict=True))
     db = _session(db_url)
     try:
-        for name, password in passwords.items():
-            digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+        for name, digest in digests.items():
             info = db.query(UserInfo).filter(UserInfo.username == name).first()
             if info is None:
                 db.add(UserInfo(username=name, password=digest, is_authorized=True))

@@ -106,9 +106,8 @@ def _build(root: Path, attacks: list, t: Target = PS2) -> Path:
 # on the kernel's process, its rights, its files and its limits are also run with that switched off (a new
 # interpreter per kernel, the other way a kernel starts): grader "nbgrader-fresh", part "fresh".
 FRESH_KERNEL_ATTACKS = [a for a in ATTACKS if a.name in {
-    "zygote-by-socket", "zygote-by-process", "other-processes", "other-connection-files", "privileged-uid",
-    "other-scenarios", "list-probe-files", "trusted-package", "read-source", "write-gradebook", "network",
-    "kill-grader", "read-grader-environ", "fork-bomb", "memory-bomb", "segfault"}]
+    "zygote-by-process", "other-processes", "other-connection-files", "privileged-uid", "trusted-package",
+    "read-source", "write-gradebook", "kill-grader", "read-grader-environ", "fork-bomb", "segfault"}]
 FRESH_KERNELS = "\nc.Sandbox.warm_kernels = False  # a new interpreter per kernel\n"
 
 
