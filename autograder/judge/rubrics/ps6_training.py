@@ -423,23 +423,25 @@ _ACCUMULATE_VARIANTS = [("summed_micro_losses", "sum"), ("equal_weights", "equal
 
 
 # (scenario id, group, procedure) -> its trajectory, or the error it raised. A trajectory depends on nothing a
-# submission supplies: the scenario's inputs are rebuilt from its seed and the procedure is the judge's own. So it
-# is computed once per grading process, not once per student (≈ 0.17 s a notebook).
+# submission supplies: the scenario's inputs are rebuilt from its seed and the procedure is the judge's own (and
+# only the test cell's own scenario ids reach a rubric: ``verdict._read``). So it is computed once per grading
+# process, not once per student (≈ 0.17 s a notebook).
 _TRAJECTORIES: dict[tuple[str, str, str], tuple[list[torch.Tensor], list[float], list[str]] | str] = {}
 
 
-def _trajectory(j, group: str, procedure: str, run: Callable) -> tuple[list[torch.Tensor], list[float], list[str]]:
-    """Parameters (flattened) after each call, and each call's loss, of one procedure (named ``procedure``,
-    run by ``run``) on a fresh copy of the scenario's inputs. Raises if the procedure does."""
-    key = (j.obs.scenario, group, procedure)
+def _trajectory(j, group: str, procedure: Callable[[str], Callable], name: str
+                ) -> tuple[list[torch.Tensor], list[float], list[str]]:
+    """Parameters (flattened) after each call, and each call's loss, of the procedure ``name`` (one call of it:
+    ``procedure(name)``) on a fresh copy of the scenario's inputs. Raises if the procedure does."""
+    key = (j.obs.scenario, group, name)
     if key not in _TRAJECTORIES:
         try:
-            _TRAJECTORIES[key] = _train_fresh(_fresh_inputs(j), group, run)
+            _TRAJECTORIES[key] = _train_fresh(_fresh_inputs(j), group, procedure(name))
         except Exception as exc:  # noqa: BLE001 (kept: every later submission gets the same answer)
             _TRAJECTORIES[key] = f"{type(exc).__name__}: {exc}"
     found = _TRAJECTORIES[key]
     if isinstance(found, str):
-        raise RuntimeError(f"the procedure {procedure!r} failed: {found}")
+        raise RuntimeError(f"the procedure {name!r} failed: {found}")
     params, losses, names = found
     return [p.clone() for p in params], list(losses), list(names)
 
@@ -494,12 +496,12 @@ def _flat_observed(j, name: str, names: list[str]) -> TensorValue | Any:
 def _judge_training(j, group: str, procedure: Callable[[str], Callable], correct: str,
                     variants: list[tuple[str, str]], loss_wrong, passes_per_batch: bool = False) -> None:
     """``procedure(name)`` runs one call of the procedure ``name``: ``correct``'s, or a misconception's."""
-    expected, losses, names = _trajectory(j, group, correct, procedure(correct))
+    expected, losses, names = _trajectory(j, group, procedure, correct)
     initial = _flat([p for _, p in j.inputs["model"].named_parameters()])
     wrong = []
     for key, how in variants:
         try:
-            wrong.append((key, _trajectory(j, group, how, procedure(how))))
+            wrong.append((key, _trajectory(j, group, procedure, how)))
         except Exception:    # a mistaken procedure that raises has no wrong answer to match (an error rule names it)
             continue
     dtype = initial.dtype
