@@ -165,6 +165,8 @@ def _skip_format_grammar() -> None:
     FormatChecker is passed, and nothing ``autograder autograde`` runs passes one (nbformat, nbgrader,
     nbconvert and nbclient validate without); nor does any of their schemas use those formats. So no
     validation result changes: jsonschema already does without the module when it is not installed.
+    The course's install pins jsonschema below 4.24, which never imports it (pyproject.toml); this keeps an
+    environment with a newer jsonschema as fast.
     """
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)  # its import raises ImportError, which jsonschema expects
