@@ -173,9 +173,10 @@ def _skip_format_grammar() -> None:
 
 
 def _exit_now(code: int) -> None:
-    """End the ``autograder autograde`` command without the interpreter's teardown of torch, nbgrader and
-    the judge (1-2 s): by now every grade is committed, every file written and closed, the zygote stopped
-    and the workers told to stop (they also die with us); only the output buffers remain to flush."""
+    """End ``autograder autograde`` or ``autograder serve`` without the interpreter's teardown of torch,
+    nbgrader and the judge (1-2 s; a hub stopping its instant feedback service waits for it): by now every
+    grade is committed, every file written and closed (the service writes its state when it stops), the
+    zygote stopped and the workers told to stop (they also die with us); only the output buffers remain."""
     import logging
 
     logging.shutdown()
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.handler(args)
-        if argv is None and args.handler is _autograde:
+        if argv is None and args.handler in (_autograde, _serve):
             _exit_now(code)
         return code
     except CourseError as exc:

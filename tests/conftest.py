@@ -25,6 +25,20 @@ def pytest_collection_modifyitems(session, config, items):
                 continue
             part = params["part"] if "part" in params else part_of(params["attack"]) if "attack" in params else 0
             item.add_marker(pytest.mark.xdist_group(f"corpus-{part}"))
+        elif not item.get_closest_marker("xdist_group") and _module_fixtures(item):
+            # a module-scoped fixture (a hub, a graded class) is built once per worker that needs it: one worker
+            item.add_marker(pytest.mark.xdist_group(f"module-{item.module.__name__}"))
+
+
+def _module_fixtures(item) -> list[str]:
+    """The module-scoped fixtures ``item`` uses that its own module defines."""
+    info = getattr(item, "_fixtureinfo", None)
+    found = []
+    for name, defs in (info.name2fixturedefs.items() if info else []):
+        fixture = defs[-1]
+        if fixture.scope == "module" and getattr(fixture.func, "__module__", None) == item.module.__name__:
+            found.append(name)
+    return found
 
 
 class _GroupsWereApplied:
@@ -38,6 +52,9 @@ class _GroupsWereApplied:
             if ungrouped:
                 raise pytest.UsageError(f"pytest-xdist ignored xdist_group on {len(ungrouped)} tests, "
                                         f"e.g. {ungrouped[0]}")
+        twice = [i.nodeid for i in items if len({m.args[0] for m in i.iter_markers("xdist_group")}) > 1]
+        if twice:  # xdist would join the names into a group of its own, splitting the groups it was given
+            raise pytest.UsageError(f"{len(twice)} tests are in two xdist groups, e.g. {twice[0]}")
 
 
 def pytest_configure(config):

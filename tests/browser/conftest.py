@@ -108,6 +108,7 @@ def _rank(item) -> int:
     return max((WAITING_FIXTURES.get(name, 0) for name in getattr(item, "fixturenames", ())), default=0)
 
 
+@pytest.hookimpl(tryfirst=True)  # the group is set before tests/conftest.py groups tests by module fixture
 def pytest_collection_modifyitems(session, config, items):
     """Run tests that need only ``course`` first, then in the order the preparation finishes its steps."""
     here = Path(__file__).parent
