@@ -20,16 +20,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from autograder.classroom import hub_config, permissions, roster
+from autograder.classroom import hub_config, permissions, roster, settings
 from autograder.classroom.accounts import MARKER
 from autograder.classroom.launcher import free_port, wait_for
-from autograder.course import Course
+from autograder.course import Course, CourseError
 from autograder.exchange.archive import files_of, pack
 from autograder.exchange.protocol import API, SERVICE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 IS_ROOT = os.geteuid() == 0
 COURSE_ID = "hubtest-course"
+HUB_PASSWORD_COST = 5   # not bcrypt's default: the stored hashes show the course's setting reached the hub
 
 
 def _remove_users(prefix: str) -> None:
@@ -104,7 +105,8 @@ def hub():
     for folder in (course, course / "source", course / "source" / "ps1"):
         os.chmod(folder, 0o755)
     (course / "nbgrader_config.py").write_text(f'c = get_config()\nc.CourseDirectory.course_id = "{COURSE_ID}"\n')
-    (course / "classroom.toml").write_text(f'[classroom]\ninstructors = ["{names["instructor"]}"]\n')
+    (course / "classroom.toml").write_text(f'[classroom]\ninstructors = ["{names["instructor"]}"]\n'
+                                           f"password_cost = {HUB_PASSWORD_COST}\n")
     (course / "roster.csv").write_text("id,first_name,last_name,email\n" +
                                        "".join(f"{s},Stu,Dent,{s}@example.org\n" for s in names["students"]))
     server = Hub(course, base / "state", free_port(), names)
@@ -143,6 +145,23 @@ def test_student_and_instructor_log_in_with_the_printed_passwords(hub):
 
     wrong = _login(hub, student, "not-the-password")
     assert wrong.status != 302 and "jupyterhub-hub-login" not in wrong.cookies
+
+
+@pytest.mark.slow
+def test_stored_passwords_are_hashed_at_the_courses_cost(hub):
+    import sqlite3
+
+    import bcrypt
+
+    names = [hub.names["instructor"], *hub.names["students"]]
+    with sqlite3.connect(hub.state / "jupyterhub.sqlite") as db:
+        stored = dict(db.execute("SELECT username, password FROM users_info"))
+    for name in names:
+        digest = stored[name]
+        digest = digest if isinstance(digest, bytes) else digest.encode()
+        assert digest.startswith(f"$2b${HUB_PASSWORD_COST:02d}$".encode()), (name, digest[:7])
+        assert bcrypt.checkpw(hub.password(name).encode(), digest)
+        assert not bcrypt.checkpw(b"not-the-password", digest)
 
 
 @pytest.mark.slow
@@ -278,6 +297,42 @@ def test_roster_csv(tmp_path):
     (tmp_path / "roster.csv").write_text("id,first_name\nRoot Beer,x\n")
     with pytest.raises(Exception, match="line 2"):
         roster.read_csv(tmp_path / "roster.csv")
+
+
+@pytest.mark.parametrize("line, cost", [("", 12), ("password_cost = 4", 4), ("password_cost = 31", 31)])
+def test_password_cost_is_read_from_classroom_toml(tmp_path, line, cost):
+    (tmp_path / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.course_id = "c1"\n')
+    (tmp_path / "classroom.toml").write_text(f"[classroom]\n{line}\n")
+    loaded = settings.load(Course(tmp_path))
+    assert loaded.password_cost == cost and "password_cost" not in loaded.extra
+
+
+@pytest.mark.parametrize("value", ["3", "32", "0", "-12", '"12"', "12.0", "true"])
+def test_a_password_cost_bcrypt_cannot_use_is_refused_naming_the_key(tmp_path, value):
+    (tmp_path / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.course_id = "c1"\n')
+    (tmp_path / "classroom.toml").write_text(f"[classroom]\npassword_cost = {value}\n")
+    with pytest.raises(CourseError, match=r"classroom\.toml: password_cost .* 4 to 31"):
+        settings.load(Course(tmp_path))
+
+
+def test_passwords_are_stored_at_the_given_cost_and_still_check(tmp_path):
+    import sqlite3
+
+    import bcrypt
+
+    from autograder.classroom import accounts
+
+    db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    accounts.set_passwords(db_url, {"ada": "first"}, cost=4)
+    accounts.set_passwords(db_url, {"ben": "second"})                 # the default cost
+    accounts.set_passwords(db_url, {"ada": "replaced"}, cost=5)       # a reset replaces the hash and its cost
+    with sqlite3.connect(tmp_path / "hub.sqlite") as db:
+        stored = {n: p if isinstance(p, bytes) else p.encode()
+                  for n, p, ok in db.execute("SELECT username, password, is_authorized FROM users_info") if ok}
+    assert stored["ada"].startswith(b"$2b$05$") and stored["ben"].startswith(b"$2b$12$")
+    assert bcrypt.checkpw(b"replaced", stored["ada"]) and not bcrypt.checkpw(b"first", stored["ada"])
+    assert bcrypt.checkpw(b"second", stored["ben"])
+    assert accounts.has_password(db_url, ["ada", "ben", "cleo"]) == {"ada", "ben"}
 
 
 def test_roster_defaults_to_the_sample_cohort(tmp_path):

@@ -50,7 +50,8 @@ def room(tmp_path_factory):
     with open(course.root / "nbgrader_config.py", "a") as config:
         config.write(f'\nc.InstantFeedback.assignments = {{"{ASSIGNMENT}": {{"enabled": True, "per_hour": 100}}}}\n')
     # the flooder's 21 submissions must reach the exchange (its own limit is 20 per hour by default)
-    (course.root / "classroom.toml").write_text("[classroom]\nsubmissions_per_hour = 60\n")
+    # (and the hub's first start hashes 32 passwords nobody types here: bcrypt's least work, not 6 s of it)
+    (course.root / "classroom.toml").write_text("[classroom]\nsubmissions_per_hour = 60\npassword_cost = 4\n")
     texts = load.answers(course, ASSIGNMENT)["vjp"]
     with HeadlessClassroom(course.root, tmp / "hub", instant=True) as hub:
         hub.exchange("instructor", "ServiceReleaseAssignment", course.root, ASSIGNMENT)

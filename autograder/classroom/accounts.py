@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..course import CourseError
+from .settings import DEFAULT_PASSWORD_COST
 
 MARKER = "autograder classroom"   # in the GECOS field of every unix user this package creates
 DEMO_PASSWORD = "autograder-demo"
@@ -79,13 +80,15 @@ def has_password(db_url: str, names: list[str]) -> set[str]:
         db.close()
 
 
-def set_passwords(db_url: str, passwords: dict[str, str]) -> None:
-    """Store (or replace) the hub passwords of these users, authorized to log in."""
+def set_passwords(db_url: str, passwords: dict[str, str], cost: int = DEFAULT_PASSWORD_COST) -> None:
+    """Store (or replace) the hub passwords of these users, authorized to log in; ``cost`` is bcrypt's work
+    factor (``classroom.toml``'s ``password_cost``). NativeAuthenticator checks a password against its hash
+    at whatever cost the hash says, so changing the cost never locks anyone out."""
     import bcrypt
     from nativeauthenticator.orm import UserInfo
 
     def hashed(password: str) -> bytes:
-        return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost))
 
     # bcrypt is slow on purpose (≈ 0.2 s a password) and releases the GIL: a class's first start hashes on every core
     with ThreadPoolExecutor(max_workers=min(len(passwords), os.cpu_count() or 1) or 1) as pool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..course import Course, CourseError
 from . import accounts, permissions, roster
 from .hub_config import exchange_available
-from .settings import STATE_DIR, check_username
+from .settings import PASSWORD_COSTS, STATE_DIR, check_username
 from .settings import load as load_settings
 
 RULE = "!" * 100
@@ -101,6 +101,12 @@ def hub_api(settings_file: Path, method: str, route: str, body: dict | None = No
         return None
 
 
+def _password_cost(args, settings) -> int:
+    """bcrypt's work factor: the course's, except in a demo, whose password is published, so that hashing it
+    slowly would protect nothing (bcrypt's least work instead)."""
+    return PASSWORD_COSTS.start if args.demo else settings.password_cost
+
+
 # ------------------------------------------------------------------------------------------- add a student
 def add_student(args, course: Course, settings, state: Path, isolated: bool) -> int:
     name = check_username(args.add_student)
@@ -112,7 +118,7 @@ def add_student(args, course: Course, settings, state: Path, isolated: bool) -> 
     if isolated:
         accounts.ensure_unix_user(name, settings.course_id, settings.home_base)
     password = accounts.new_password(args.demo)
-    accounts.set_passwords(f"sqlite:///{state / 'jupyterhub.sqlite'}", {name: password})
+    accounts.set_passwords(f"sqlite:///{state / 'jupyterhub.sqlite'}", {name: password}, _password_cost(args, settings))
     permissions.tighten_private(course.root, state)
     print(f"{name}: {'added to' if added else 'already in'} {course.root / roster.ROSTER_FILE}")
     settings_file = state / "settings.json"
@@ -155,7 +161,7 @@ def run(args) -> int:
     db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     existing = accounts.has_password(db_url, names)
     passwords = {n: accounts.new_password(args.demo) for n in names if args.demo or n not in existing}
-    accounts.set_passwords(db_url, passwords)
+    accounts.set_passwords(db_url, passwords, _password_cost(args, settings))
     roster.sync_gradebook(course, [s for s in students if s.id in student_names])
 
     created = []

@@ -11,6 +11,10 @@ from ..course import Course, CourseError
 
 SETTINGS_FILE = "classroom.toml"
 DEFAULT_INSTRUCTORS = ("instructor",)
+# bcrypt's work factor (2**cost rounds): 12 is bcrypt's own default, ≈ 0.2 s a password on one core here; 4 is
+# its minimum. Hashing happens once per password (a student's first start, a reset), never per login page.
+DEFAULT_PASSWORD_COST = 12
+PASSWORD_COSTS = range(4, 32)
 STATE_DIR = ".hub"
 # A name that is both a valid JupyterHub user name and a valid unix login (useradd's default rule).
 USERNAME_PATTERN = r"[a-z_][a-z0-9_-]{0,31}"
@@ -31,6 +35,7 @@ class ClassroomSettings:
     signup: bool = False            # NativeAuthenticator sign-up, each account approved by an instructor
     home_base: str = "/home"        # where students' unix homes are created (root only)
     submissions_per_hour: int | None = None   # the exchange's limit per student and assignment (None: its own)
+    password_cost: int = DEFAULT_PASSWORD_COST   # bcrypt's work factor for the passwords the hub stores
     extra: dict = field(default_factory=dict)
 
     @property
@@ -65,8 +70,19 @@ def load(course: Course) -> ClassroomSettings:
                              signup=bool(table.get("signup", False)),
                              home_base=str(table.get("home_base", "/home")),
                              submissions_per_hour=_positive(table, "submissions_per_hour", path),
+                             password_cost=_password_cost(table, path),
                              extra={k: v for k, v in table.items()
-                                    if k not in {"instructors", "signup", "home_base", "submissions_per_hour"}})
+                                    if k not in {"instructors", "signup", "home_base", "submissions_per_hour",
+                                                 "password_cost"}})
+
+
+def _password_cost(table: dict, path) -> int:
+    value = table.get("password_cost", DEFAULT_PASSWORD_COST)
+    if not isinstance(value, int) or isinstance(value, bool) or value not in PASSWORD_COSTS:
+        raise CourseError(f"{path}: password_cost is bcrypt's work factor, a whole number from "
+                          f"{PASSWORD_COSTS.start} to {PASSWORD_COSTS.stop - 1} (default {DEFAULT_PASSWORD_COST}), "
+                          f"not {value!r}")
+    return value
 
 
 def _positive(table: dict, key: str, path) -> int | None:

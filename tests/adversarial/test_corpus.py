@@ -257,10 +257,11 @@ def _check_untouched(result: dict) -> None:
             assert quarantine.is_dir() and any(quarantine.iterdir()), f"{attack.name}: original not kept"
 
 
-def test_broken_submission_feedback_says_why(tmp_path_factory):
-    truncated = next(a for a in ATTACKS if a.name == "truncated-json")
-    result = _run("autograder", part_of(truncated), tmp_path_factory)
-    text = _autograded_text(result["course"], "attack-truncated-json")
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.name == "truncated-json"], ids=["truncated-json"])
+def test_broken_submission_feedback_says_why(attack, tmp_path_factory):
+    # ``attack`` puts the test in its part's group (conftest.py): that worker has graded the part already
+    result = _run("autograder", part_of(attack), tmp_path_factory)
+    text = _autograded_text(result["course"], attack.student)
     assert "could not be graded" in text and "not valid JSON" in text
 
 
@@ -414,6 +415,8 @@ def _through_the_service(part: int, tmp_path_factory) -> dict:
     students = [a.student for a in ATTACKS[part::PARTS]] + list(BYSTANDERS)
     users = {student: f"a{i:03d}" for i, student in enumerate(students)}   # hub names: unix logins
     (course / "roster.csv").write_text("id,first_name,last_name,email\n" + "".join(f"{u},,,\n" for u in users.values()))
+    # passwords nobody types here (submissions use API tokens): bcrypt's least work at the hub's first start
+    (course / "classroom.toml").write_text("[classroom]\npassword_cost = 4\n")
     refused, same_files = {}, {}
     with HeadlessClassroom(course, tmp / "hub") as room:
         room.exchange("instructor", "ServiceReleaseAssignment", course, ASSIGNMENT)
