@@ -93,9 +93,24 @@ def _serve(args) -> int:
         from .instant.state import print_status
 
         return print_status(args)
+    if args.restart:  # the service in a child process, started again whenever it dies
+        from .instant.supervisor import supervise
+
+        return supervise([sys.executable, "-m", "autograder", "serve", *_serve_options(args)])
     from .instant.service import serve
 
     return serve(args)
+
+
+def _serve_options(args) -> list[str]:
+    """``args`` (of ``autograder serve``) as the command line of the supervised service, ``--restart`` left out."""
+    options = ["--poll", repr(args.poll), "--workers", str(args.workers), "--queue-bound", str(args.queue_bound)]
+    for flag, value in (("--state-dir", args.state_dir), ("--exchange-url", args.exchange_url)):
+        if value:
+            options += [flag, value]
+    for assignment in args.assignment or []:
+        options += ["--assignment", assignment]
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="submissions graded at once by the warm pool (default: CPU count)")
     serve.add_argument("--queue-bound", type=int, default=1000, help="most submissions waiting (default: 1000)")
     serve.add_argument("--assignment", action="append", help="serve only this assignment (repeatable)")
+    serve.add_argument("--restart", action="store_true",
+                       help="run the service as a child process and start it again whenever it dies (the hub's way)")
     serve.set_defaults(handler=_serve)
     return parser
 

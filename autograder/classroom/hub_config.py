@@ -175,7 +175,7 @@ def instant_service(c, settings: dict) -> None:
 
     service = {
         "name": INSTANT_SERVICE_NAME,
-        "command": [sys.executable, "-m", "autograder", "serve"],
+        "command": [sys.executable, "-m", "autograder", "serve", "--restart"],   # back within a second if it dies
         "cwd": settings["course_root"],
         "environment": {URL_ENV: exchange_url(settings),
                         "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "PYTHONUNBUFFERED": "1"},
