@@ -25,20 +25,16 @@ def pytest_collection_modifyitems(session, config, items):
                 continue
             part = params["part"] if "part" in params else part_of(params["attack"]) if "attack" in params else 0
             item.add_marker(pytest.mark.xdist_group(f"corpus-{part}"))
-        elif not item.get_closest_marker("xdist_group") and _module_fixtures(item):
+        elif not item.get_closest_marker("xdist_group") and _uses_own_module_fixture(item):
             # a module-scoped fixture (a hub, a graded class) is built once per worker that needs it: one worker
             item.add_marker(pytest.mark.xdist_group(f"module-{item.module.__name__}"))
 
 
-def _module_fixtures(item) -> list[str]:
-    """The module-scoped fixtures ``item`` uses that its own module defines."""
+def _uses_own_module_fixture(item) -> bool:
+    """True if ``item`` uses a module-scoped fixture that its own module defines."""
     info = getattr(item, "_fixtureinfo", None)
-    found = []
-    for name, defs in (info.name2fixturedefs.items() if info else []):
-        fixture = defs[-1]
-        if fixture.scope == "module" and getattr(fixture.func, "__module__", None) == item.module.__name__:
-            found.append(name)
-    return found
+    return any(defs[-1].scope == "module" and getattr(defs[-1].func, "__module__", None) == item.module.__name__
+               for defs in (info.name2fixturedefs.values() if info else ()))
 
 
 class _GroupsWereApplied:
