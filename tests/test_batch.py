@@ -212,3 +212,19 @@ def test_gradescope_autograder_runs_on_a_submission_laid_out_as_gradescope_does(
         assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
     vjp_hidden = next(t for t in tests if t["name"].endswith("test_vjp_hidden"))
     assert vjp_hidden["score"] < vjp_hidden["max_score"] and "J v" in vjp_hidden["output"]
+
+
+def test_a_grader_that_is_pid_1_grades(tmp_path):
+    """In a container the grader is often the first process (pid 1): its zygote and workers, whose parent it
+    is, must not take that for having been orphaned (they would exit before grading anything)."""
+    unshare = "/usr/bin/unshare"
+    if not os.path.exists(unshare) or subprocess.run([unshare, "--pid", "--fork", "true"]).returncode:
+        pytest.skip("no pid namespace to run the grader as pid 1 in")
+    course = _cohort(tmp_path / "c", n_correct=1)
+    container = [unshare, "--pid", "--fork", "--mount-proc", "--kill-child"]   # its own pids and /proc
+    done = subprocess.run([*container, str(BIN / "autograder"), "autograde", A], cwd=course, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    table = grades(course, A)
+    assert sorted(table) == ["blank", "good0", "mistaken"]
+    assert all(score == top for score, top, _ in table["good0"].values()), table["good0"]

@@ -5,6 +5,7 @@ or misconfigured is not restarted, and the service never outlives its supervisor
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,12 +37,12 @@ DEADLINE = 60.0
 
 
 class Run:
-    def __init__(self, tmp: Path, mode: str):
+    def __init__(self, tmp: Path, mode: str, prefix: tuple[str, ...] = ()):
         (tmp / "child.py").write_text(CHILD)
         self.log = tmp / "log"
         self.log.touch()
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SUPERVISOR, sys.executable, str(tmp / "child.py"), str(self.log), mode],
+            [*prefix, sys.executable, "-c", SUPERVISOR, sys.executable, str(tmp / "child.py"), str(self.log), mode],
             env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
 
     def events(self) -> list[tuple[str, int]]:
@@ -146,3 +147,14 @@ def test_the_supervised_service_gets_every_option_but_restart(argv):
     child = parser.parse_args(["serve", *_serve_options(given)])
     assert not child.restart
     assert {**vars(child), "restart": True} == vars(given)
+
+
+def test_a_supervisor_that_is_pid_1_runs_its_service(tmp_path):
+    """As a container's entry point the supervisor is pid 1: its service must not take that for an orphaning."""
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "--pid", "--fork", "true"], capture_output=True).returncode:
+        pytest.skip("no pid namespace to run the supervisor as pid 1 in")
+    run = Run(tmp_path, "exit1", prefix=(unshare, "--pid", "--fork", "--kill-child"))
+    run.until(lambda: len(run.starts()) >= 2, "two starts")   # started, died, started again: not silently gone
+    run.process.kill()      # unshare ignores SIGTERM while it waits; --kill-child takes the namespace along
+    run.finish()

@@ -58,12 +58,12 @@ class RunReport:
 
 # ---------------------------------------------------------------------- processes
 
-def grading_worker(jobs, results, zygote_connection, config, course_root: str) -> None:
+def grading_worker(jobs, results, zygote_connection, config, course_root: str, coordinator: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)      # the coordinator stops us with SIGTERM
     from .zygote_process import die_with_parent
 
-    die_with_parent(signal.SIGKILL)                    # and a killed coordinator takes us along
+    die_with_parent(coordinator, signal.SIGKILL)       # and a killed coordinator takes us along
     import torch
 
     torch.set_num_threads(1)
@@ -86,8 +86,8 @@ def start_workers(zygote: Zygote, count: int, config, course_root: Path):
     pool = []
     for _ in range(count):
         connection = zygote.connect()
-        pool.append(ctx.Process(target=grading_worker, args=(jobs, results, connection, config, str(course_root)),
-                                daemon=True))
+        pool.append(ctx.Process(target=grading_worker, daemon=True,
+                                args=(jobs, results, connection, config, str(course_root), os.getpid())))
         pool[-1].start()
         connection.close()  # the worker's own now
     return jobs, results, pool

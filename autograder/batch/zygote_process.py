@@ -220,19 +220,20 @@ def _kill_children() -> None:
                 pass
 
 
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """PR_SET_PDEATHSIG, and exit at once if the parent is already gone."""
-    parent = os.getppid()
+def die_with_parent(parent: int, signum: int = signal.SIGTERM) -> None:
+    """PR_SET_PDEATHSIG, and exit at once if our parent is no longer ``parent`` (the pid of the process that
+    started us, which the caller knows: it died before the signal was armed). Being the child of pid 1 is no
+    sign of that by itself: a grader may be a container's first process."""
     ctypes.CDLL(None, use_errno=True).prctl(1, signum, 0, 0, 0)
-    if os.getppid() != parent or parent == 1:
+    if os.getppid() != parent:
         os._exit(0)
 
 
 def serve(control_fd: int, idle_seconds: float | None = None) -> None:
     """Fork kernels on request until the grader stops us, goes away, or (``idle_seconds``) leaves us idle:
     no request and no running kernel for that long."""
-    die_with_parent()
     grader = os.getppid()
+    die_with_parent(grader)  # (had the grader gone already, the control pair's peer check below refuses)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
     control = socket.socket(fileno=control_fd)
     if not _from_grader(control, grader):

@@ -13,22 +13,19 @@ stderr) that a restart would only repeat: the supervisor ends with the same code
 
 from __future__ import annotations
 
-import ctypes
+import os
 import signal
 import subprocess
 import sys
 import time
+
+from ..batch.zygote_process import die_with_parent
 
 RESTART_FIRST = 0.5
 RESTART_MAX = 30.0
 HEALTHY_SECONDS = 60.0
 STOP_SECONDS = 20.0
 FINAL = (0, 2)
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # in the child, between fork and exec
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _describe(code: int) -> str:
@@ -53,10 +50,12 @@ def supervise(command: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    me = os.getpid()
     delay = RESTART_FIRST
     while True:
         started = time.monotonic()
-        child = subprocess.Popen(command, preexec_fn=_die_with_parent)  # noqa: PLW1509 (single-threaded)
+        # the child gets SIGTERM when we die (set between its fork and exec): it stops as when the hub stops it
+        child = subprocess.Popen(command, preexec_fn=lambda: die_with_parent(me))  # noqa: PLW1509
         if stopping:  # told to stop while it was being started
             child.send_signal(signal.SIGTERM)
         code = _wait(child, lambda: stopping)
