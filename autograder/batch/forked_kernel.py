@@ -17,7 +17,9 @@ import typing as t
 import uuid
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from jupyter_core.utils import ensure_event_loop, run_sync
 
+from autograder.sandbox import limits as limit_tools
 from autograder.sandbox.kernel_manager import SandboxedKernelManager
 
 from .zygote import ZygoteClient
@@ -108,11 +110,73 @@ class ZygoteProvisioner(LocalProvisioner):
             self.process.terminate()
 
 
+class Burials:
+    """Kernels killed but not gone yet, with their scratch folder and cgroup: a batch worker does not wait for
+    a killed kernel to end (its ≈1 GB address space takes ≈20 ms to tear down) before the next notebook.
+    Each is awaited on the worker's event loop, which runs while the next notebook's cells do; then its cgroup
+    is emptied and removed and its scratch folder deleted, as the kernel manager does at once otherwise.
+    ``wait()`` waits for all of them: the worker calls it before it ends."""
+
+    BURY_SECONDS = 5.0   # a killed process that is still there after this long is left to the cgroup removal
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+
+    def add(self, process: ForkedProcess, scratch, cgroup) -> None:
+        task = ensure_event_loop().create_task(self._bury(process, scratch, cgroup))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def wait(self) -> None:
+        if self._tasks:
+            run_sync(self._all)()
+
+    async def _all(self) -> None:
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _bury(self, process: ForkedProcess, scratch, cgroup) -> None:
+        deadline = time.monotonic() + self.BURY_SECONDS
+        while process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        if cgroup:
+            while limit_tools.kill_members(cgroup) and time.monotonic() < deadline + 1.0:
+                await asyncio.sleep(0.002)
+            limit_tools.remove_cgroup(cgroup)
+        if scratch is not None:
+            scratch.cleanup()
+
+
 class ForkedKernelManager(SandboxedKernelManager):
-    """Set ``ForkedKernelManager.zygote`` (a ZygoteClient) before use."""
+    """Set ``ForkedKernelManager.zygote`` (a ZygoteClient) before use; a batch worker also sets ``burials``:
+    its kernels are then killed without waiting for them to end (``Burials``)."""
 
     zygote: ZygoteClient | None = None
     course_root: str = ""
+    burials: Burials | None = None
+    _dying: ForkedProcess | None = None
+
+    async def _async_kill_kernel(self, restart: bool = False) -> None:
+        """With ``burials`` and no restart to follow: SIGKILL the kernel's process group and go on; its end is
+        awaited in the background. A restart waits, as jupyter_client does (the new kernel joins the same
+        cgroup and scratch folder)."""
+        if self.burials is None or restart or not self.has_kernel:
+            await super()._async_kill_kernel(restart=restart)
+            return
+        await self.provisioner.kill(restart=restart)
+        self._dying = self.provisioner.process
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        dying, self._dying = self._dying, None
+        if dying is None or restart:
+            await super()._async_cleanup_resources(restart=restart)
+            return
+        scratch, cgroup = self._scratch, self._cgroup
+        self._scratch = self._cgroup = None  # the burial removes them once the kernel is gone
+        await super()._async_cleanup_resources(restart=restart)
+        self.burials.add(dying, scratch, cgroup)
 
     async def _async_wait(self, pollinterval: float = 0.1) -> None:
         """Wait until the kernel process is gone, as jupyter_client does, but look every 5 ms instead of

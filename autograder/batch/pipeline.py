@@ -22,7 +22,8 @@ from traitlets.utils.importstring import import_item
 
 from ..nbgrader_plugins.cell_metadata import PROBLEMS
 from ..probe.contract import METADATA_KEY, OUTPUT_TRUNCATED, Summary, stop_reason
-from .forked_kernel import ForkedKernelManager
+from .forked_kernel import Burials, ForkedKernelManager
+from .kernel_ahead import KernelAhead
 
 _DEFAULT_SANITIZE = ["nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
                      "nbgrader.preprocessors.OverwriteKernelspec", "nbgrader.preprocessors.OverwriteCells",
@@ -79,12 +80,15 @@ def _classes(config: Config, name: str, default: list) -> list:
 class NotebookGrader(LoggingConfigurable):
     """Holds the course configuration for the preprocessors it creates (one per worker)."""
 
-    def __init__(self, config: Config, zygote, course_root: str) -> None:
+    def __init__(self, config: Config, zygote, course_root: str, ahead: KernelAhead | None = None) -> None:
+        """``ahead``: the worker's early kernels (the next job's kernel starts while this one's cells run)."""
         super().__init__(config=config)
         self.sanitize = _classes(config, "sanitize_preprocessors", _DEFAULT_SANITIZE)
         self.autograde = _classes(config, "autograde_preprocessors", [])
+        self.ahead = ahead
         ForkedKernelManager.zygote = zygote
         ForkedKernelManager.course_root = course_root
+        ForkedKernelManager.burials = self.burials = Burials()
 
     def _instances(self, classes):
         made = []
@@ -117,6 +121,8 @@ class NotebookGrader(LoggingConfigurable):
                 for pp in self._instances(self.autograde):
                     executes = hasattr(pp, "kernel_manager_class")
                     if executes:
+                        if self.ahead is not None:
+                            self.ahead.attach(pp, job)
                         _time_execute(pp, result)
                     name = ("execute_other" if executes else
                             "judge" if type(pp).__name__ == "JudgeProbeRecords" else "other_preprocessors")
@@ -139,6 +145,9 @@ class NotebookGrader(LoggingConfigurable):
             phases["finish"] = time.perf_counter() - finish
         except Exception as exc:
             result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        finally:
+            if self.ahead is not None:
+                self.ahead.finish(job)
         result.seconds = time.perf_counter() - start
         if "execute_other" in phases:  # Execute's own phases were timed inside it
             phases["execute_other"] -= sum(phases.get(k, 0.0) for k in ("kernel_start", "cells", "kernel_stop"))

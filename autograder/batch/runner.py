@@ -58,7 +58,10 @@ class RunReport:
 
 # ---------------------------------------------------------------------- processes
 
-def grading_worker(jobs, results, zygote_connection, config, course_root: str, coordinator: int) -> None:
+def grading_worker(jobs, results, zygote_connection, config, course_root: str, coordinator: int,
+                   workers: int = 1) -> None:
+    """Grade jobs until the ``None`` job; ``workers``: how many take from ``jobs`` (a worker takes its next
+    job early, and starts its kernel, only when at least that many wait)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the coordinator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)      # the coordinator stops us with SIGTERM
     from .zygote_process import die_with_parent
@@ -67,13 +70,17 @@ def grading_worker(jobs, results, zygote_connection, config, course_root: str, c
     import torch
 
     torch.set_num_threads(1)
+    from .kernel_ahead import KernelAhead
     from .pipeline import NotebookGrader
     from .zygote import ZygoteClient
 
-    grader = NotebookGrader(config, ZygoteClient(zygote_connection), course_root)
+    ahead = KernelAhead(jobs, workers)
+    grader = NotebookGrader(config, ZygoteClient(zygote_connection), course_root, ahead)
     while True:
-        job = jobs.get()
+        job = ahead.next_job()
         if job is None:
+            ahead.drop()
+            grader.burials.wait()  # every kernel of ours gone, its scratch folder and cgroup removed
             return
         results.put(grader.grade(job))
 
@@ -87,10 +94,27 @@ def start_workers(zygote: Zygote, count: int, config, course_root: Path):
     for _ in range(count):
         connection = zygote.connect()
         pool.append(ctx.Process(target=grading_worker, daemon=True,
-                                args=(jobs, results, connection, config, str(course_root), os.getpid())))
+                                args=(jobs, results, connection, config, str(course_root), os.getpid(), count)))
         pool[-1].start()
         connection.close()  # the worker's own now
     return jobs, results, pool
+
+
+def stop_workers(jobs, pool, finish: bool = True, seconds: float = 10.0) -> None:
+    """End the workers: with ``finish``, each takes a ``None`` job and ends once its last kernels are gone and
+    their scratch folders removed (within ``seconds``); whoever is still running then is terminated."""
+    if finish:
+        for _ in pool:
+            try:
+                jobs.put_nowait(None)
+            except Exception:  # noqa: BLE001 (a closed queue: they are terminated below)
+                break
+        deadline = time.monotonic() + seconds
+        for process in pool:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in pool:
+        if process.is_alive():
+            process.terminate()
 
 
 def warm_up() -> None:
@@ -255,9 +279,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        for process in pool:
-            if process.is_alive():
-                process.terminate()
+        stop_workers(jobs, pool, finish=not report.interrupted)
         zygote.close()
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()

@@ -97,14 +97,6 @@ class WarmPool:
         return self.zygote.process.poll() is None and all(p.is_alive() for p in self.processes)
 
     def close(self) -> None:
-        for _ in self.processes:
-            try:
-                self.jobs.put_nowait(None)
-            except Exception:  # noqa: BLE001 (a closed queue: the workers are stopped below anyway)
-                break
-        for process in self.processes:
-            process.join(timeout=2)
-            if process.is_alive():
-                process.terminate()
+        runner.stop_workers(self.jobs, self.processes, seconds=2.0)
         self.zygote.close()
         self._out.clear()

@@ -83,6 +83,20 @@ def join_cgroup(group: Path) -> None:
     (group / "cgroup.procs").write_text(str(os.getpid()))
 
 
+def kill_members(group: Path) -> int | None:
+    """SIGKILL every process in the cgroup; how many there were (None: the cgroup cannot be read)."""
+    try:
+        pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(pids)
+
+
 def remove_cgroup(group: Path | str | None) -> None:
     """Kill whatever the kernel left behind in its cgroup (forked children), then remove the cgroup."""
     if not group:
@@ -90,17 +104,11 @@ def remove_cgroup(group: Path | str | None) -> None:
     group = Path(group)
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        try:
-            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
-        except OSError:
+        left = kill_members(group)
+        if left is None:
             return
-        if not pids:
+        if not left:
             break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         time.sleep(0.002)  # a killed kernel leaves the cgroup within milliseconds: look again soon
     try:
         group.rmdir()

@@ -1,0 +1,187 @@
+"""A worker starts its next notebook's kernel while the current one runs (``autograder.batch.kernel_ahead``),
+and does not wait for a killed kernel to end (``forked_kernel.Burials``). What must hold: each notebook runs in
+its own student's folder and kernel, whatever was started ahead; a kernel is handed only to the notebook it was
+started for; no job is taken early unless at least as many wait as there are workers; and when the worker ends, every kernel of its is
+gone, with its scratch folder and cgroup."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from course_fixtures import answers, new_course, release, submit
+from support import NOTEBOOKS
+
+from autograder.batch import runner
+from autograder.batch.forked_kernel import ForkedKernelManager
+from autograder.batch.kernel_ahead import KernelAhead
+from autograder.batch.pipeline import NotebookGrader
+from autograder.batch.zygote import Zygote, ZygoteClient
+from autograder.course import Course
+from autograder.demo.cohort import fill
+
+pytestmark = [pytest.mark.slow]
+A = "ps1_backward"
+BIN = Path(sys.executable).parent
+STUDENTS = ("ana", "ben", "cai", "dee")
+WHO_CELL = "import os\nprint('I am', open('whoami.txt').read(), 'in', os.path.basename(os.getcwd()))"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """Four students, each with a file naming them beside their notebook, which prints it; a tag per run
+    finds this course's scratch folders in /tmp (their staged copy of the tag file)."""
+    root = new_course(tmp_path_factory.mktemp("ahead") / "c", [A])
+    tag = f"tag-{uuid.uuid4().hex}.txt"
+    rel = release(root, A)
+    notebook = fill(rel, answers(A))
+    notebook.cells.append(nbformat.v4.new_code_cell(WHO_CELL))
+    for student in STUDENTS:
+        submit(root, student, A, notebook, extra_files={"whoami.txt": student.encode(), tag: b""})
+    return Course(root), tag
+
+
+@pytest.fixture(scope="module")
+def zygote(course):
+    """The zygote a worker has; the class-wide settings a worker makes are put back after (this process
+    grades other courses later)."""
+    saved = {name: getattr(ForkedKernelManager, name) for name in ("zygote", "course_root", "burials")}
+    started = Zygote(course[0].root)
+    started.wait_ready()
+    yield started
+    started.close()
+    for name, value in saved.items():
+        setattr(ForkedKernelManager, name, value)
+
+
+def _jobs(course: Course, students=STUDENTS) -> list:
+    report = runner.RunReport(A)
+    pending = runner.plan_submissions(course, course.config(), A, list(students), course.notebooks(A),
+                                      course.db_url, report)
+    runner.ensure_students(course.db_url, pending.values())
+    return [job for student in students for job in pending[student].jobs]
+
+
+def _who(result) -> str:
+    """What the notebook's last cell printed: the student whose folder its kernel ran in."""
+    assert result.error is None, result.error
+    cell = nbformat.reads(result.notebook_json, as_version=4).cells[-1]
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream").strip()
+
+
+def _scratch_folders(tag: str) -> list[Path]:
+    return [p for p in Path("/tmp").glob("agsb-*") if (p / "stage" / "work" / tag).exists()]
+
+
+def _graders(course: Course, zygote: Zygote, jobs, workers: int):
+    waiting = queue.Queue()
+    for job in jobs:
+        waiting.put(job)
+    ahead = KernelAhead(waiting, workers)
+    grader = NotebookGrader(course.config(), ZygoteClient(zygote.connect()), str(course.root), ahead)
+    return waiting, ahead, grader
+
+
+def _run(ahead: KernelAhead, grader: NotebookGrader, waiting: queue.Queue) -> list:
+    """A worker's loop (``runner.grading_worker``), ending when the queue is empty."""
+    results = []
+    while True:
+        try:
+            job = ahead.next_job() if ahead.has_early_job() else waiting.get_nowait()
+        except queue.Empty:
+            break
+        results.append(grader.grade(job))
+    ahead.drop()
+    grader.burials.wait()
+    return results
+
+
+def test_each_notebook_runs_in_its_own_students_kernel_when_kernels_start_ahead(course, zygote):
+    course, tag = course
+    waiting, ahead, grader = _graders(course, zygote, _jobs(course), workers=1)
+    results = _run(ahead, grader, waiting)
+    assert [r.job.student for r in results] == list(STUDENTS)
+    for result in results:
+        assert _who(result) == f"I am {result.job.student} in work", result.job.student
+        assert all(score is not None for score in result.grades.values())
+    assert ahead.handed_over == len(STUDENTS) - 1   # every notebook but the first found its kernel started
+    assert ahead.stopped_unused == 0
+    assert _scratch_folders(tag) == []               # every kernel's folder removed once it was gone
+
+
+def test_a_kernel_started_for_one_notebook_is_never_handed_to_another(course, zygote):
+    course, tag = course
+    jobs = _jobs(course)
+    waiting, ahead, grader = _graders(course, zygote, jobs, workers=1)
+    first = grader.grade(waiting.get_nowait())        # starts ben's kernel ahead (ben taken from the queue)
+    assert ahead.has_early_job() and ahead.started_ahead == 1
+    out_of_turn = jobs[2]                             # cai, graded before ben: ben's kernel must not serve him
+    waiting.queue.remove(out_of_turn)
+    cai = grader.grade(out_of_turn)
+    assert _who(first) == "I am ana in work"
+    assert _who(cai) == "I am cai in work"
+    assert ahead.handed_over == 0 and ahead.stopped_unused == 1
+    rest = _run(ahead, grader, waiting)               # ben (own kernel now), then dee
+    assert [_who(r) for r in rest] == ["I am ben in work", "I am dee in work"]
+    assert _scratch_folders(tag) == []
+
+
+def test_a_kernel_started_for_a_notebook_that_fails_before_running_is_stopped(course, zygote):
+    course, tag = course
+    jobs = _jobs(course)
+    broken = Path(jobs[1].submitted)
+    kept = broken.read_bytes()
+    waiting, ahead, grader = _graders(course, zygote, jobs, workers=1)
+    try:
+        first = grader.grade(waiting.get_nowait())    # ben's kernel starts ahead
+        broken.write_text("{ not a notebook")         # ...and his notebook cannot be read any more
+        assert ahead.started_ahead == 1
+        ben = grader.grade(ahead.next_job())
+    finally:
+        broken.write_bytes(kept)
+    assert _who(first) == "I am ana in work"
+    assert ben.error and "ben" == ben.job.student
+    assert ahead.stopped_unused == 1 and ahead.handed_over == 0
+    rest = _run(ahead, grader, waiting)
+    assert [_who(r) for r in rest] == ["I am cai in work", "I am dee in work"]
+    assert _scratch_folders(tag) == []
+
+
+def test_a_job_is_taken_early_only_when_at_least_as_many_wait_as_there_are_workers(course, zygote):
+    course, tag = course
+    waiting, ahead, grader = _graders(course, zygote, _jobs(course, STUDENTS[:3]), workers=3)
+    grader.grade(waiting.get_nowait())                # two wait, three workers: the others may need them
+    assert ahead.started_ahead == 0 and not ahead.has_early_job() and waiting.qsize() == 2
+    rest = _run(ahead, grader, waiting)
+    assert [_who(r) for r in rest] == ["I am ben in work", "I am cai in work"]
+    assert ahead.started_ahead == 0
+
+    waiting, ahead, grader = _graders(course, zygote, _jobs(course, STUDENTS[:3]), workers=2)
+    grader.grade(waiting.get_nowait())                # two wait, two workers: one each, this one's taken early
+    assert ahead.started_ahead == 1 and ahead.has_early_job() and waiting.qsize() == 1
+    rest = _run(ahead, grader, waiting)
+    assert [_who(r) for r in rest] == ["I am ben in work", "I am cai in work"]
+    assert ahead.started_ahead == 1 and ahead.handed_over == 1
+    assert _scratch_folders(tag) == []
+
+
+def test_a_batch_run_leaves_no_kernel_and_no_scratch_folder(course):
+    """The whole of ``autograder autograde``: its workers end only once their last kernels are gone."""
+    course, tag = course
+    done = subprocess.run([str(BIN / "autograder"), "autograde", A, "--force", "--workers", "2"],
+                          cwd=course.root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 submission(s) graded" in " ".join(done.stdout.split())
+    assert _scratch_folders(tag) == []
+    for student in STUDENTS:
+        marker = json.loads((course.autograded / student / A / runner.MARKER).read_text())
+        assert marker["problems"] == [], student
+        graded = nbformat.read(course.autograded / student / A / NOTEBOOKS[A], as_version=4)
+        printed = "".join(o.get("text", "") for o in graded.cells[-1].outputs)
+        assert printed.strip() == f"I am {student} in work"
