@@ -1,8 +1,8 @@
 """A worker starts its next notebook's kernel while the current one runs (``autograder.batch.kernel_ahead``),
 and does not wait for a killed kernel to end (``forked_kernel.Burials``). What must hold: each notebook runs in
 its own student's folder and kernel, whatever was started ahead; a kernel is handed only to the notebook it was
-started for; no job is taken early unless at least as many wait as there are workers; and when the worker ends, every kernel of its is
-gone, with its scratch folder and cgroup."""
+started for; no job is taken early unless at least as many wait as there are workers; and when the worker
+ends or idles, every kernel of its is gone, with its scratch folder and cgroup."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import queue
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -185,3 +186,21 @@ def test_a_batch_run_leaves_no_kernel_and_no_scratch_folder(course):
         graded = nbformat.read(course.autograded / student / A / NOTEBOOKS[A], as_version=4)
         printed = "".join(o.get("text", "") for o in graded.cells[-1].outputs)
         assert printed.strip() == f"I am {student} in work"
+
+
+def test_an_idle_worker_leaves_no_kernel_folder_behind(course, zygote):
+    """A worker (a real one, forked as ``autograder autograde`` and the instant feedback service fork theirs)
+    that has nothing more to grade removes its killed kernels' folders before it waits for the next job."""
+    course, tag = course
+    jobs, results, pool = runner.start_workers(zygote, 1, course.config(), course.root)
+    try:
+        jobs.put(_jobs(course, STUDENTS[:1])[0])
+        assert _who(results.get(timeout=120)) == "I am ana in work"
+        deadline = time.monotonic() + 10
+        while _scratch_folders(tag) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _scratch_folders(tag) == []
+        assert pool[0].is_alive()                     # idle: waiting for its next job
+    finally:
+        runner.stop_workers(jobs, pool)
+    assert not pool[0].is_alive() and pool[0].exitcode == 0

@@ -3,7 +3,8 @@
 A worker that sees at least as many notebooks waiting as there are workers (so each other worker still
 finds one) takes its next job early and, as soon as its current kernel answers, starts that job's kernel:
 the fork from the zygote, the confinement and ipykernel's own start-up then run while the current
-notebook's cells do, and the next notebook finds its kernel ready. When fewer wait, nothing is taken early: no worker holds a job another could start.
+notebook's cells do, and the next notebook finds its kernel ready. When fewer wait, nothing is taken
+early: no worker holds a job another could start.
 
 The early kernel is started exactly as nbclient starts a kernel (``async_start_new_kernel``: the same
 Execute class and configuration, kernel name, arguments and working folder), and handed to a notebook only
@@ -57,11 +58,18 @@ class KernelAhead:
     def has_early_job(self) -> bool:
         return self._early is not _NOTHING
 
-    def next_job(self):
-        """The worker's next job: the one taken early, if any, else the queue's next (blocking)."""
+    def next_job(self, before_waiting=None):
+        """The worker's next job: the one taken early, if any, else the queue's next; ``before_waiting()`` is
+        called first if the queue has none yet (the worker tidies up before it idles)."""
         if self._early is not _NOTHING:
             job, self._early = self._early, _NOTHING
             return job
+        try:
+            return self._jobs.get_nowait()
+        except queue.Empty:
+            pass
+        if before_waiting is not None:
+            before_waiting()
         return self._jobs.get()
 
     def attach(self, client, job) -> None:

@@ -77,7 +77,7 @@ def grading_worker(jobs, results, zygote_connection, config, course_root: str, c
     ahead = KernelAhead(jobs, workers)
     grader = NotebookGrader(config, ZygoteClient(zygote_connection), course_root, ahead)
     while True:
-        job = ahead.next_job()
+        job = ahead.next_job(before_waiting=grader.burials.wait)  # an idle worker leaves no kernel folder
         if job is None:
             ahead.drop()
             grader.burials.wait()  # every kernel of ours gone, its scratch folder and cgroup removed
