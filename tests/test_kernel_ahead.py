@@ -204,3 +204,42 @@ def test_an_idle_worker_leaves_no_kernel_folder_behind(course, zygote):
     finally:
         runner.stop_workers(jobs, pool)
     assert not pool[0].is_alive() and pool[0].exitcode == 0
+
+
+@pytest.mark.parametrize("where", ["preparing", "starting"])
+def test_a_kernel_that_cannot_be_started_ahead_costs_nothing_but_the_head_start(course, zygote, monkeypatch,
+                                                                                 where):
+    """Whatever fails while the next kernel is prepared or started ahead is never the current notebook's
+    failure: the next notebook then starts its own kernel, as it would have."""
+    from autograder.nbgrader_plugins.execute import GuardedExecute
+
+    course, tag = course
+    jobs = _jobs(course, STUDENTS[:3])
+    ben = jobs[1].workdir
+    if where == "preparing":
+        made = GuardedExecute.create_kernel_manager
+
+        def create_kernel_manager(self):
+            if self.resources.get("metadata", {}).get("path") == ben and self.nb.get("cells") is None:
+                raise RuntimeError("no kernel manager for an early kernel today")
+            return made(self)
+
+        monkeypatch.setattr(GuardedExecute, "create_kernel_manager", create_kernel_manager)
+    else:
+        failed: list[str] = []
+        pre_start = ForkedKernelManager._async_pre_start_kernel
+
+        async def _async_pre_start_kernel(self, **kw):
+            if kw.get("cwd") == ben and not failed:
+                failed.append(ben)
+                raise OSError("no scratch folder for an early kernel today")
+            return await pre_start(self, **kw)
+
+        monkeypatch.setattr(ForkedKernelManager, "_async_pre_start_kernel", _async_pre_start_kernel)
+    waiting, ahead, grader = _graders(course, zygote, jobs, workers=1)
+    results = _run(ahead, grader, waiting)
+    assert [_who(r) for r in results] == ["I am ana in work", "I am ben in work", "I am cai in work"]
+    assert all(not r.problems for r in results), [r.problems for r in results]
+    assert ahead.handed_over == 1                     # ben's own kernel; cai's was started ahead
+    assert ahead.started_ahead == (1 if where == "preparing" else 2)
+    assert _scratch_folders(tag) == []

@@ -145,13 +145,16 @@ class KernelAhead:
         if job is None:
             return
         key = dataclasses.replace(asked, cwd=job.workdir)
-        early = type(client)(parent=client.parent)
-        early.kernel_manager_class = client.kernel_manager_class
-        early.shutdown_kernel = client.shutdown_kernel
-        early.kernel_name = key.kernel_name or ""
-        early.extra_arguments = list(key.extra_arguments)
-        early.resources = {"metadata": {"path": job.workdir}}
-        km = early.create_kernel_manager()
+        try:
+            early = type(client)(parent=client.parent)
+            early.kernel_manager_class = client.kernel_manager_class
+            early.shutdown_kernel = client.shutdown_kernel
+            early.kernel_name = key.kernel_name or ""
+            early.extra_arguments = list(key.extra_arguments)
+            early.resources = {"metadata": {"path": job.workdir}}
+            km = early.create_kernel_manager()
+        except Exception:  # noqa: BLE001 (never the current notebook's failure: the job is graded next, as usual)
+            return
         self.started_ahead += 1
         self._starting = ensure_event_loop().create_task(self._start(early, km, job, key))
 
