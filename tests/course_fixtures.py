@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from support import NOTEBOOKS, ROOT
 
+from autograder.batch import pause_hook
 from autograder.demo.cohort import CHEAT_CELL, correct_answers, fill
 from autograder.demo.mistakes import MISTAKES
 
@@ -102,3 +105,27 @@ def grades(course: Path, assignment: str) -> dict[str, dict[str, tuple[float | N
                     cells[g.name] = (g.auto_score, g.max_score, g.needs_manual_grade)
             out[sub.student.id] = cells
     return out
+
+
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def paused_run(course: Path, assignment: str, after: int, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """``autograder autograde`` on one worker, stopped by its pause hook once ``after`` submissions are
+    finished and written: the test interrupts it at that known point, whatever the machine's speed."""
+    read, write = os.pipe()
+    env = {**os.environ, pause_hook.AFTER: str(after), pause_hook.FD: str(write)}
+    # Ctrl-C at its default, as in an instructor's terminal: a process started with SIGINT ignored (a
+    # background job of a script, e.g. `make stress &`) keeps it ignored, and Python honours that.
+    process = subprocess.Popen([str(BIN / "autograder"), "autograde", assignment, "--workers", "1", *extra],
+                               cwd=course, env=env, pass_fds=(write,), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_default_interrupt)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        said = pipe.readline()  # blocks until the coordinator pauses; "" if it ended without pausing
+    if said != f"paused after {after}\n":
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"the run did not pause after {after} submissions (it said {said!r}):\n{out}{err}")
+    return process

@@ -15,9 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from course_fixtures import answers, grades, new_course, release, submit
+from course_fixtures import answers, grades, new_course, paused_run, release, submit
 
-from autograder.batch import pause_hook
 from autograder.demo.cohort import fill
 from autograder.demo.mistakes import MISTAKES
 
@@ -77,10 +76,6 @@ def test_resumes_and_regrades_only_what_changed(tmp_path):
     assert grades(course, A) == table
 
 
-def _default_interrupt() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _finish(process: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
     """The process's output once it has ended; killed (never left behind) if it has not within ``timeout``."""
     try:
@@ -91,31 +86,11 @@ def _finish(process: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
         pytest.fail(f"the run did not end within {timeout} s of its signal:\n{out}{err}")
 
 
-def _paused_run(course: Path, after: int) -> subprocess.Popen:
-    """``autograder autograde`` on one worker, stopped by its pause hook once ``after`` submissions are
-    finished and written: the test interrupts it at that known point, whatever the machine's speed."""
-    read, write = os.pipe()
-    env = {**os.environ, pause_hook.AFTER: str(after), pause_hook.FD: str(write)}
-    # Ctrl-C at its default, as in an instructor's terminal: a process started with SIGINT ignored (a
-    # background job of a script, e.g. `make stress &`) keeps it ignored, and Python honours that.
-    process = subprocess.Popen([str(BIN / "autograder"), "autograde", A, "--workers", "1"], cwd=course, env=env,
-                               pass_fds=(write,), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=_default_interrupt)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        said = pipe.readline()  # blocks until the coordinator pauses; "" if it ended without pausing
-    if said != f"paused after {after}\n":
-        process.kill()
-        out, err = process.communicate()
-        pytest.fail(f"the run did not pause after {after} submissions (it said {said!r}):\n{out}{err}")
-    return process
-
-
 @pytest.mark.xdist_group("batch-reference")  # shares the graded reference cohort
 def test_interrupted_run_keeps_finished_grades_and_the_next_run_finishes(tmp_path, tmp_path_factory):
     course = _cohort(tmp_path / "c", n_correct=3)
     expected = grades(_reference(tmp_path_factory), A)
-    process = _paused_run(course, after=2)
+    process = paused_run(course, A, after=2)
     process.send_signal(signal.SIGINT)
     out, err = _finish(process)
     assert process.returncode == 130, out + err
@@ -133,7 +108,7 @@ def test_interrupted_run_keeps_finished_grades_and_the_next_run_finishes(tmp_pat
 
 def test_killed_run_leaves_a_consistent_gradebook(tmp_path):
     course = _cohort(tmp_path / "c")
-    process = _paused_run(course, after=1)
+    process = paused_run(course, A, after=1)
     process.kill()
     _finish(process)
     with sqlite3.connect(course / "gradebook.db") as db:

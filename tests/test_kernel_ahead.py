@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course_fixtures import answers, new_course, release, submit
+from course_fixtures import answers, new_course, paused_run, release, submit
 from support import NOTEBOOKS
 
 from autograder.batch import runner
@@ -77,7 +78,9 @@ def _who(result) -> str:
 
 
 def _scratch_folders(tag: str) -> list[Path]:
-    return [p for p in Path("/tmp").glob("agsb-*") if (p / "stage" / "work" / tag).exists()]
+    """The kernel scratch folders holding a copy of the file ``tag`` (in /tmp, or in a run's folder there)."""
+    found = [*Path("/tmp").glob("agsb-*"), *Path("/tmp").glob("agsb-run-*/agsb-*")]
+    return [p for p in found if (p / "stage" / "work" / tag).exists()]
 
 
 def _graders(course: Course, zygote: Zygote, jobs, workers: int):
@@ -243,3 +246,26 @@ def test_a_kernel_that_cannot_be_started_ahead_costs_nothing_but_the_head_start(
     assert ahead.handed_over == 1                     # ben's own kernel; cai's was started ahead
     assert ahead.started_ahead == (1 if where == "preparing" else 2)
     assert _scratch_folders(tag) == []
+
+
+def test_an_interrupted_run_leaves_no_kernel_folder_behind(course, tmp_path):
+    """Ctrl-C while a worker is in the middle of a notebook (and has the next one's kernel started): the
+    workers are terminated and the zygote kills their kernels, and no scratch folder of theirs is left."""
+    course, tag = course
+    slow = nbformat.read(course.submitted / "ben" / A / NOTEBOOKS[A], as_version=4)
+    slow.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(600)"))
+    kept = (course.submitted / "ben" / A / NOTEBOOKS[A]).read_bytes()
+    nbformat.write(slow, course.submitted / "ben" / A / NOTEBOOKS[A])
+    try:
+        process = paused_run(course.root, A, after=1, extra=("--force",))
+        deadline = time.monotonic() + 60
+        while len(_scratch_folders(tag)) < 2 and time.monotonic() < deadline:  # ben's kernel and cai's, ahead
+            time.sleep(0.05)
+        assert len(_scratch_folders(tag)) >= 2
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        (course.submitted / "ben" / A / NOTEBOOKS[A]).write_bytes(kept)
+    assert process.returncode == 130, out + err
+    assert _scratch_folders(tag) == []
+    assert not list(Path("/tmp").glob(f"agsb-run-*/agsb-*/stage/work/{tag}"))

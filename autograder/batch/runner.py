@@ -33,6 +33,7 @@ from ..nbgrader_plugins.submission_check import (
     max_notebook_bytes,
     shown,
 )
+from ..sandbox.plan import RunScratch
 from .gradebook_writer import Submission, ensure_students, write_grades
 from .pause_hook import PauseHook
 from .pipeline import Job, Result
@@ -262,6 +263,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     report.marks["warmed_up"] = time.time()
     zygote.wait_ready()
     report.marks["zygote_ready"] = time.time()
+    scratch = RunScratch()   # the kernels' scratch folders: removed at the end, even of an interrupted run
     jobs, results, pool = start_workers(zygote, min(workers, len(todo) * len(expected)), config, course.root)
     report.marks["workers_started"] = time.time()
     try:
@@ -281,6 +283,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     finally:
         stop_workers(jobs, pool, finish=not report.interrupted)
         zygote.close()
+        scratch.close()
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
     report.seconds = time.perf_counter() - start

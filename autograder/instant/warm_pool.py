@@ -20,6 +20,7 @@ from ..batch import runner
 from ..batch.gradebook_writer import Submission, ensure_students
 from ..batch.zygote import Zygote
 from ..course import Course
+from ..sandbox.plan import RunScratch
 
 
 @dataclass
@@ -41,6 +42,7 @@ class WarmPool:
         self.zygote = Zygote(course.root)
         runner.warm_up()
         self.zygote.wait_ready()
+        self.scratch = RunScratch()   # its kernels' scratch folders, removed when the pool closes
         self.jobs, self.results, self.processes = runner.start_workers(self.zygote, max(1, workers), self.config,
                                                                        course.root)
         self._checked: set[str] = set()
@@ -99,4 +101,5 @@ class WarmPool:
     def close(self) -> None:
         runner.stop_workers(self.jobs, self.processes, seconds=2.0)
         self.zygote.close()
+        self.scratch.close()
         self._out.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -109,8 +110,7 @@ class Scratch:
 
     @classmethod
     def create(cls, submission: Path | str | None) -> Scratch:
-        base = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()  # short: unix socket paths
-        scratch = cls(Path(tempfile.mkdtemp(prefix="agsb-", dir=base)), *identity.kernel_ids())
+        scratch = cls(Path(tempfile.mkdtemp(prefix="agsb-", dir=_scratch_base())), *identity.kernel_ids())
         scratch.root.chmod(0o711)
         for folder in (scratch.work, scratch.home, scratch.tmp, scratch.ipc, scratch.lib, scratch.stage,
                        scratch.stage / "work", scratch.stage / "home"):
@@ -202,12 +202,64 @@ class Scratch:
                     report=str(self.report))
 
     def cleanup(self) -> None:
-        for path in [self.lib, *self.lib.rglob("*")] if self.lib.exists() else []:
+        remove_tree(self.root)
+
+
+_RUN_FOLDERS: list[str] = []   # the folders of the runs under way in this process (``RunScratch``), newest last
+
+
+def _system_base() -> str:
+    return "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()  # short: unix socket paths
+
+
+def _scratch_base() -> str:
+    return _RUN_FOLDERS[-1] if _RUN_FOLDERS else _system_base()
+
+
+def remove_tree(root: Path) -> None:
+    """Delete a scratch tree, read-only parts (a kernel's probe copy) included."""
+    for path in [root, *root.rglob("*")] if root.is_dir() else []:
+        if path.is_dir() and not path.is_symlink():
             try:
                 path.chmod(0o700)
             except OSError:
                 pass
-        shutil.rmtree(self.root, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class RunScratch:
+    """One folder for every scratch folder a run's kernels get: those this process creates while it is open,
+    and those of the workers it forks meanwhile. ``close()`` deletes it with whatever is left in it, so a run
+    that was interrupted — its workers terminated mid-notebook, its zygote killing their kernels — leaves
+    no student's files in /tmp either (a finished run's workers have removed their own already).
+
+    The folder's ``.lock`` is locked (flock) for as long as the run or a worker it forked lives; a new run
+    first removes every run folder whose lock nobody holds any more (its run was killed outright)."""
+
+    LOCK = ".lock"
+
+    def __init__(self) -> None:
+        sweep_abandoned_runs()
+        self.folder = Path(tempfile.mkdtemp(prefix="agsb-run-", dir=_system_base()))
+        self.folder.chmod(0o711)   # kernels pass through to their own folder, as through /tmp
+        self._lock = os.open(self.folder / (self.LOCK + ".new"), os.O_CREAT | os.O_WRONLY, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        os.rename(self.folder / (self.LOCK + ".new"), self.folder / self.LOCK)  # seen by others only locked
+        _RUN_FOLDERS.append(str(self.folder))
+
+    def close(self) -> None:
+        if str(self.folder) in _RUN_FOLDERS:
+            _RUN_FOLDERS.remove(str(self.folder))
+        remove_tree(self.folder)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __enter__(self) -> RunScratch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def kernel_environment(plan: Plan, launcher_env: dict[str, str]) -> dict[str, str]:
@@ -248,3 +300,26 @@ def grader_readable_by_kernel(plan: Plan) -> str | None:
         if path not in (str(Path(plan.scratch) / "lib"),) and (package + "/").startswith(path.rstrip("/") + "/"):
             return path
     return None
+
+
+def sweep_abandoned_runs() -> list[Path]:
+    """Remove the run folders (``RunScratch``) of runs that are gone: their lock can be taken. Folders of
+    other users, and of runs still alive, are left alone. Returns what was removed."""
+    removed = []
+    for folder in Path(_system_base()).glob("agsb-run-*"):
+        try:
+            fd = os.open(folder / RunScratch.LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        try:
+            if os.fstat(fd).st_uid == os.geteuid():
+                remove_tree(folder)
+                removed.append(folder)
+        finally:
+            os.close(fd)
+    return removed

@@ -90,7 +90,9 @@ import glob, os
 own = os.path.realpath(os.environ.get("JUPYTER_RUNTIME_DIR", "/nonexistent"))
 read = []
 for pattern in ("/tmp/agsb-*/ipc/*.json", "/tmp/agsb-*/kipc/*.json", "/tmp/agsb-*/*.json",
-                "/proc/*/root/tmp/agsb-*/ipc/*.json", "/proc/*/cwd/*.ipynb", "/root/.local/share/jupyter/runtime/*"):
+                "/tmp/agsb-*/agsb-*/ipc/*.json", "/tmp/agsb-*/agsb-*/kipc/*.json", "/tmp/agsb-*/agsb-*/*.json",
+                "/proc/*/root/tmp/agsb-*/ipc/*.json", "/proc/*/root/tmp/agsb-*/agsb-*/ipc/*.json",
+                "/proc/*/cwd/*.ipynb", "/root/.local/share/jupyter/runtime/*"):
     for path in glob.glob(pattern):
         if os.path.realpath(path).startswith(own):
             continue
