@@ -38,17 +38,40 @@ def test_a_killed_runs_folder_is_removed_by_the_next_run_and_a_live_ones_is_not(
     assert not live.folder.exists()
 
 
-def test_kernel_folders_go_in_the_open_run_and_back_to_tmp_after_it(tmp_path):
+def test_kernel_folders_go_in_the_open_run_and_else_in_the_process_own_run_folder(tmp_path):
     with RunScratch() as run:
         inside = Scratch.create(tmp_path)
         assert inside.root.parent == run.folder
         assert oct(run.folder.stat().st_mode & 0o777) == "0o711"         # kernels only pass through
     assert not inside.root.exists()
-    outside = Scratch.create(tmp_path)
+    outside = Scratch.create(tmp_path)                                    # e.g. `nbgrader autograde`'s kernels
     try:
-        assert outside.root.parent == Path(tempfile.gettempdir() if not os.path.isdir("/tmp") else "/tmp")
+        own = outside.root.parent
+        assert own.name.startswith("agsb-run-") and own != run.folder and (own / RunScratch.LOCK).exists()
+        assert own not in sweep_abandoned_runs()                          # this process is alive
     finally:
         outside.cleanup()
+
+
+def test_a_killed_nbgrader_like_process_leaves_its_folder_to_the_next_run(tmp_path):
+    """A process that makes kernel folders outside any run, then is killed outright."""
+    code = ("import sys, time\nfrom autograder.sandbox.plan import Scratch\n"
+            "print(Scratch.create(sys.argv[1]).root, flush=True)\ntime.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        scratch = Path(holder.stdout.readline().strip())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert scratch.is_dir() and scratch.parent.name.startswith("agsb-run-")
+    assert scratch.parent in sweep_abandoned_runs() and not scratch.parent.exists()
+
+
+def test_a_process_that_ends_removes_its_own_folder(tmp_path):
+    code = "import sys\nfrom autograder.sandbox.plan import Scratch\nprint(Scratch.create(sys.argv[1]).root)"
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    scratch = Path(done.stdout.strip())
+    assert scratch.parent.name.startswith("agsb-run-") and not scratch.parent.exists()
 
 
 def test_a_run_folder_of_another_user_or_without_its_lock_is_left_alone():

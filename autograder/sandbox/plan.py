@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -213,7 +214,10 @@ def _system_base() -> str:
 
 
 def _scratch_base() -> str:
-    return _RUN_FOLDERS[-1] if _RUN_FOLDERS else _system_base()
+    """The open run folder (the newest); outside any run, this process's own, removed when it exits."""
+    if not _RUN_FOLDERS:
+        atexit.register(RunScratch().close)
+    return _RUN_FOLDERS[-1]
 
 
 def remove_tree(root: Path) -> None:
@@ -229,9 +233,11 @@ def remove_tree(root: Path) -> None:
 
 class RunScratch:
     """One folder for every scratch folder a run's kernels get: those this process creates while it is open,
-    and those of the workers it forks meanwhile. ``close()`` deletes it with whatever is left in it, so a run
-    that was interrupted — its workers terminated mid-notebook, its zygote killing their kernels — leaves
-    no student's files in /tmp either (a finished run's workers have removed their own already).
+    and those of the workers it forks meanwhile (a process that grades outside any run, e.g.
+    ``nbgrader autograde``, gets one of its own with its first kernel, removed when it exits).
+    ``close()`` deletes it with whatever is left in it, so a run that was interrupted — its workers
+    terminated mid-notebook, its zygote killing their kernels — leaves no student's files in /tmp either
+    (a finished run's workers have removed their own already).
 
     The folder's ``.lock`` is locked (flock) for as long as the run or a worker it forked lives; a new run
     first removes every run folder whose lock nobody holds any more (its run was killed outright)."""
@@ -246,8 +252,12 @@ class RunScratch:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         os.rename(self.folder / (self.LOCK + ".new"), self.folder / self.LOCK)  # seen by others only locked
         _RUN_FOLDERS.append(str(self.folder))
+        self._owner = os.getpid()
 
     def close(self) -> None:
+        """Remove the folder (only in the process that made it: a forked worker never does)."""
+        if os.getpid() != self._owner:
+            return
         if str(self.folder) in _RUN_FOLDERS:
             _RUN_FOLDERS.remove(str(self.folder))
         remove_tree(self.folder)
