@@ -198,10 +198,17 @@ def test_a_killed_service_is_restarted_and_answers_each_waiting_submission_once(
     assert "the instant feedback service stopped (killed by SIGKILL)" in room.hub.log_file.read_text()
     room.wait(lambda: all(_key(s, t) in room.answered() for s, t in stamps.items()),
               "every waiting submission answered after the restart", time.monotonic() + DEADLINE)
-    log = room.hub.log_file.read_text(errors="replace")
+
+    def answers_logged() -> dict[str, int]:
+        log = room.hub.log_file.read_text(errors="replace")
+        return {student: len(re.findall(rf"answered {ASSIGNMENT} {student} {re.escape(stamp)}:", log))
+                for student, stamp in stamps.items()}
+
+    # the service records an answer, then logs it: the last line may reach the hub's log a moment later
+    room.wait(lambda: all(answers_logged().values()), "every answer in the hub's log", time.monotonic() + 30)
+    logged = answers_logged()
     for student, stamp in stamps.items():
-        lines = re.findall(rf"answered {ASSIGNMENT} {student} {re.escape(stamp)}:", log)
-        assert len(lines) == 1, f"{student}'s submission answered {len(lines)} times"
+        assert logged[student] == 1, f"{student}'s submission answered {logged[student]} times"
         page = room.feedback(student)[stamp]
         assert "being graded" not in page and "queued" not in page
         assert room.answered()[_key(student, stamp)]["outcome"].startswith("graded")
