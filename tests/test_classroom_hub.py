@@ -366,3 +366,41 @@ def test_closed_folders_are_found():
         assert "chmod o+x" in permissions.advice([str(closed)], [])
     finally:
         shutil.rmtree(base)
+
+
+class _LowestFreePort:
+    """A stand-in for the kernel's choice of a port for bind(port 0): the lowest one no open socket holds, the
+    worst case of its reuse of ports just released."""
+
+    held: set[int] = set()
+
+    def __init__(self, *args) -> None:
+        self.port = None
+
+    def bind(self, address) -> None:
+        self.port = min(set(range(40000, 40100)) - self.held)
+        self.held.add(self.port)
+
+    def getsockname(self):
+        return ("127.0.0.1", self.port)
+
+    def close(self) -> None:
+        self.held.discard(self.port)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def test_the_hubs_ports_are_distinct_even_when_released_ports_come_back_first(monkeypatch):
+    """A hub whose proxy API got the hub's own port could not start ("Address already in use"): ports chosen
+    one at a time can come back twice. They are chosen together, and never the public port."""
+    from autograder.classroom import launcher
+
+    monkeypatch.setattr(launcher.socket, "socket", _LowestFreePort)
+    assert launcher.free_ports(3) == [40000, 40001, 40002]
+    assert launcher.free_ports(3, avoid={40000, 40002}) == [40001, 40003, 40004]
+    assert _LowestFreePort.held == set()              # every probe closed again
+    assert launcher.free_port() == 40000

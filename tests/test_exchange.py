@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.classroom.launcher import free_port, wait_for
+from autograder.classroom.launcher import free_ports, wait_for
 from autograder.exchange import protocol
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ class Hub:
         }}))
 
     def write_config(self):
-        self.port, self.api_port, self.hub_port, self.service_port = (free_port() for _ in range(4))
+        self.port, self.api_port, self.hub_port, self.service_port = free_ports(4)
         self.url = f"http://127.0.0.1:{self.port}"
         self.exchange_url = f"{self.url}/services/{protocol.SERVICE_NAME}/"
         config = f"""

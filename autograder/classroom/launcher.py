@@ -42,9 +42,26 @@ def proxy_command() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int, avoid: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1, none of them in ``avoid``. They are held open together
+    while they are chosen: ports asked for one at a time can come back twice (each is released before the
+    next is asked for), and a hub and its proxy's API on one port is a hub that cannot start."""
+    held: list[socket.socket] = []
+    chosen: list[int] = []
+    try:
+        while len(chosen) < count:
+            probe = socket.socket()
+            held.append(probe)   # open until all are chosen: never handed out twice
+            probe.bind(("127.0.0.1", 0))
+            if probe.getsockname()[1] not in avoid:
+                chosen.append(probe.getsockname()[1])
+        return chosen
+    finally:
+        for probe in held:
+            probe.close()
 
 
 def wait_for(check, what: str, timeout: float, process: subprocess.Popen | None = None,
@@ -201,11 +218,12 @@ def run(args) -> int:
     port, ip = args.port, args.ip
     use_exchange = exchange_available() and not args.no_exchange
     use_instant = use_exchange and not getattr(args, "no_instant", False) and instant_wanted(course)
+    hub_port, proxy_api_port, exchange_port = free_ports(3, avoid={port})
     hub_settings = {
         "course_root": str(course.root), "course_id": settings.course_id, "instructors": settings.instructors,
         "students": student_names, "instructor_group": settings.instructor_group,
-        "student_group": settings.student_group, "ip": ip, "port": port, "hub_port": free_port(),
-        "proxy_api_port": free_port(), "exchange_port": free_port(), "state_dir": str(state),
+        "student_group": settings.student_group, "ip": ip, "port": port, "hub_port": hub_port,
+        "proxy_api_port": proxy_api_port, "exchange_port": exchange_port, "state_dir": str(state),
         "isolation": "unix-users" if isolated else "shared", "signup": settings.signup,
         "home_base": settings.home_base, "exchange": use_exchange, "instructor_root": instructor_root,
         "instant": use_instant, "instant_user": instant_user(course, isolated) if use_instant else None,
