@@ -73,7 +73,11 @@ def _jobs(course: Course, students=STUDENTS) -> list:
 def _who(result) -> str:
     """What the notebook's last cell printed: the student whose folder its kernel ran in."""
     assert result.error is None, result.error
-    cell = nbformat.reads(result.notebook_json, as_version=4).cells[-1]
+    return _printed(nbformat.reads(result.notebook_json, as_version=4))
+
+
+def _printed(notebook) -> str:
+    cell = notebook.cells[-1]
     return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream").strip()
 
 
@@ -187,8 +191,7 @@ def test_a_batch_run_leaves_no_kernel_and_no_scratch_folder(course):
         marker = json.loads((course.autograded / student / A / runner.MARKER).read_text())
         assert marker["problems"] == [], student
         graded = nbformat.read(course.autograded / student / A / NOTEBOOKS[A], as_version=4)
-        printed = "".join(o.get("text", "") for o in graded.cells[-1].outputs)
-        assert printed.strip() == f"I am {student} in work"
+        assert _printed(graded) == f"I am {student} in work"
 
 
 def test_an_idle_worker_leaves_no_kernel_folder_behind(course, zygote):

@@ -127,9 +127,6 @@ class Burials:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     def wait(self) -> None:
         if self._tasks:
             run_sync(self._all)()
