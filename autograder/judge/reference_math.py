@@ -1,11 +1,17 @@
-"""Reference derivatives for the rubrics, computed with ``torch.func`` (independently of the students'
-``backward``-based methods). Functions that support a single AD mode are differentiated through their
-ordinary-operations twin (``.plain``)."""
+"""Reference derivatives for the rubrics, computed with ``torch.autograd`` (independently of the students'
+methods). Functions that support a single AD mode are differentiated through their ordinary-operations
+twin (``.plain``). The derivatives of an elementwise function (the probe library's ``Elementwise`` and
+``Bivariate``: each output entry depends on its own input entries only) are taken at every point at once,
+as the gradient of the sum of its values.
+
+Not with ``torch.func``: its reverse transforms (``grad``, ``vjp``, ``jacrev``, ``hessian``), and its forward
+mode through some decompositions (``x ** 3`` under ``vmap(jvp)``), import ``torch._dynamo`` on first use,
+≈ 1 s of CPU that every grading process would pay again."""
 
 from __future__ import annotations
 
 import torch
-import torch.func as tf
+import torch.autograd.functional as af
 
 
 def plain(f):
@@ -18,65 +24,88 @@ def value(f, *args):
 
 
 def vjp(f, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    _, pullback = tf.vjp(plain(f), x)
-    return pullback(v)[0]
+    return af.vjp(plain(f), x, v)[1]
 
 
 def jvp(f, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    return tf.jvp(plain(f), (x,), (t,))[1]
+    return af.jvp(plain(f), x, t)[1]
 
 
 def jacobian(f, x: torch.Tensor) -> torch.Tensor:
-    return tf.jacrev(plain(f))(x)
+    return af.jacobian(plain(f), x)
+
+
+def gradient(f, x: torch.Tensor) -> torch.Tensor:
+    return af.vjp(plain(f), x)[1]
+
+
+def hessian(f, x: torch.Tensor) -> torch.Tensor:
+    return af.hessian(plain(f), x)
+
+
+def hvp(f, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """H v, as vᵀH (H is symmetric): exact double backward, without the transposition trick of ``af.hvp``."""
+    return af.vhp(plain(f), x, v)[1]
+
+
+def _grads(out: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+    """d out.sum() / d input, kept differentiable; zero where ``out`` does not depend on an input. For an
+    elementwise ``out`` that is each entry's own derivative."""
+    if not out.requires_grad:
+        return [torch.zeros_like(i) for i in inputs]
+    found = torch.autograd.grad(out.sum(), inputs, create_graph=True, allow_unused=True)
+    return [torch.zeros_like(i) if d is None else d for i, d in zip(inputs, found, strict=True)]
+
+
+def _leaf(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself inside a derivative being differentiated again, else a fresh leaf that requires grad."""
+    return t if t.requires_grad else t.detach().requires_grad_(True)
 
 
 def elementwise_derivative(f, xs: torch.Tensor, order: int = 1) -> torch.Tensor:
     g = plain(f)
     for _ in range(order):
         g = _elementwise_grad(g)
-    return g(xs)
+    return g(xs).detach()
 
 
 def _elementwise_grad(g):
+    """The derivative of an elementwise function at every point at once (its Jacobian is diagonal)."""
     def derivative(t):
-        return tf.vmap(tf.grad(lambda s: g(s.reshape(1)).reshape(())))(t.reshape(-1)).reshape(t.shape)
+        with torch.enable_grad():
+            s = _leaf(t)
+            return _grads(g(s), (s,))[0]
     return derivative
 
 
 def rowwise_gradient(f, X: torch.Tensor) -> torch.Tensor:
     """Gradients of a row-wise scalar function (N, n) → (N,), one row per sample."""
     single = lambda row: plain(f)(row.unsqueeze(0)).squeeze(0)
-    return tf.vmap(tf.grad(single))(X)
+    return _per_row(single, X, gradient)
 
 
 def rowwise_jacobian(f, X: torch.Tensor) -> torch.Tensor:
     """Per-sample Jacobians (N, m, n) of a row-wise map (N, n) → (N, m)."""
     single = lambda row: plain(f)(row.unsqueeze(0)).squeeze(0)
-    return tf.vmap(tf.jacrev(single))(X)
+    return _per_row(single, X, jacobian)
 
 
-def gradient(f, x: torch.Tensor) -> torch.Tensor:
-    return tf.grad(plain(f))(x)
-
-
-def hessian(f, x: torch.Tensor) -> torch.Tensor:
-    return tf.hessian(plain(f))(x)
-
-
-def hvp(f, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return tf.jvp(tf.grad(plain(f)), (x,), (v,))[1]
+def _per_row(single, X: torch.Tensor, derivative) -> torch.Tensor:
+    rows = [derivative(single, row) for row in X]
+    if rows:
+        return torch.stack(rows)
+    shape = derivative(single, torch.zeros(X.shape[1:], dtype=X.dtype, device=X.device)).shape
+    return torch.zeros((0, *shape), dtype=X.dtype, device=X.device)
 
 
 def partials(f, x: torch.Tensor, y: torch.Tensor):
     """Elementwise first and second partials of a batched f(x, y): dict of tensors shaped like x."""
-    g = plain(f)
-    scalar = lambda a, b: g(a.reshape(1), b.reshape(1)).reshape(())
-    fx, fy = tf.grad(scalar, 0), tf.grad(scalar, 1)
-    mapped = lambda fn: tf.vmap(fn)(x.reshape(-1), y.reshape(-1)).reshape(x.shape)
-    return {
-        "dx": mapped(fx), "dy": mapped(fy),
-        "dxx": mapped(tf.grad(fx, 0)), "dxy": mapped(tf.grad(fx, 1)), "dyy": mapped(tf.grad(fy, 1)),
-    }
+    with torch.enable_grad():
+        a, b = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
+        dx, dy = _grads(plain(f)(a, b), (a, b))
+        dxx, dxy = _grads(dx, (a, b))
+        (dyy,) = _grads(dy, (b,))
+    return {"dx": dx.detach(), "dy": dy.detach(), "dxx": dxx.detach(), "dxy": dxy.detach(), "dyy": dyy.detach()}
 
 
 # ---------------------------------------------------------------------- finite differences

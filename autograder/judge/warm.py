@@ -1,5 +1,6 @@
 """The judge's first-use costs, paid before the first notebook instead of inside it: loading the rubrics and
-the first ``torch.func`` calls of the reference math (which import ``torch._dynamo``, ≈ 2 s).
+the first calls of the reference math (reverse mode through ``torch.autograd``, forward mode through
+``torch.func.jvp`` under ``vmap``, which loads the forward-mode decompositions).
 
 Run by every grading process while its kernel zygote warms up beside it (``autograder autograde``'s
 coordinator, ``nbgrader autograde`` through ``GuardedExecute``, the instant-feedback service)."""
@@ -10,10 +11,11 @@ from __future__ import annotations
 def warm_up() -> None:
     import torch
 
-    from .reference_math import hessian, jacobian
+    from .reference_math import elementwise_derivative, hessian, jacobian
     from .rubrics import load_all
 
     load_all()
     x = torch.linspace(-1.0, 1.0, 3, dtype=torch.float64)
     jacobian(torch.sin, x)
     hessian(lambda t: (t**3).sum(), x)
+    elementwise_derivative(torch.sin, x)
