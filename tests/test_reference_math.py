@@ -84,6 +84,10 @@ def test_a_constant_function_has_zero_derivatives():
     assert torch.equal(rm.jacobian(lambda t: torch.ones(3, dtype=F64), x), torch.zeros(3, 2, dtype=F64))
     assert torch.equal(rm.vjp(lambda t: torch.ones(3, dtype=F64), x, torch.ones(3, dtype=F64)),
                        torch.zeros(2, dtype=F64))
+    assert torch.equal(rm.elementwise_derivative(lambda t: 3 * t, x, order=2), torch.zeros(2, dtype=F64))
+    p = rm.partials(lambda a, b: a**3, x, x + 1)          # no y at all: its partials are zero, not an error
+    assert torch.equal(p["dx"], 3 * x**2) and torch.equal(p["dxx"], 6 * x)
+    assert all(torch.equal(p[k], torch.zeros(2, dtype=F64)) for k in ("dy", "dxy", "dyy"))
 
 
 def test_warming_the_judge_up_does_not_import_dynamo():

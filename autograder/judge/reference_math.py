@@ -53,8 +53,7 @@ def _grads(out: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> list[torch.Te
     elementwise ``out`` that is each entry's own derivative."""
     if not out.requires_grad:
         return [torch.zeros_like(i) for i in inputs]
-    found = torch.autograd.grad(out.sum(), inputs, create_graph=True, allow_unused=True)
-    return [torch.zeros_like(i) if d is None else d for i, d in zip(inputs, found, strict=True)]
+    return list(torch.autograd.grad(out.sum(), inputs, create_graph=True, allow_unused=True, materialize_grads=True))
 
 
 def _leaf(t: torch.Tensor) -> torch.Tensor:
